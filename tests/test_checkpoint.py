@@ -46,8 +46,8 @@ def test_config_mismatch_names_the_fields(nb, setup):
 
 def test_vocabulary_mismatch_names_the_characters(nb, setup):
     _, cfg, _, path = setup
-    other_vocab = nb.Vocab.from_text("hello world, said the sky")
-    with pytest.raises(nb.CheckpointMismatch, match=r"another vocabulary.*only in checkpoint: \['a'\].*only in notebook: \['k'\]"):
+    other_vocab = nb.Vocab.from_text("hello world, sid the sky")
+    with pytest.raises(nb.CheckpointMismatch, match=r"another vocabulary.*only in checkpoint: \['a'\].*only in notebook: \['k', 'y'\]"):
         nb.load_checkpoint(path, cfg, other_vocab)
 
 
