@@ -15,7 +15,8 @@ def setup(nb, tmp_path):
     for p in model.parameters():
         p.data.normal_(0, 0.1)
     path = str(tmp_path / "m.pt")
-    nb.save_checkpoint(path, model, vocab, step=7, metrics={"val_bpc": [1.5]})
+    # metrics may hold non-plain objects such as torch.__version__; they must not break weights_only loading
+    nb.save_checkpoint(path, model, vocab, step=7, metrics={"val_bpc": [1.5], "torch": torch.__version__})
     return vocab, cfg, model, path
 
 
@@ -23,6 +24,7 @@ def test_round_trip(nb, setup):
     vocab, cfg, model, path = setup
     loaded, blob = nb.load_checkpoint(path, cfg, vocab)
     assert blob["step"] == 7 and blob["metrics"]["val_bpc"] == [1.5]
+    assert blob["metrics"]["torch"] == str(torch.__version__)
     x = torch.randint(cfg.n_tokens, (2, 16))
     s = torch.rand(2, 1)
     assert torch.equal(model(x, s), loaded(x, s))
