@@ -55,4 +55,5 @@ def test_shipped_checkpoints_load_with_the_cpu_preset(nb, results):
         vocab = nb.Vocab(torch.load(path, weights_only=True)["vocab"])
         model, blob = nb.load_checkpoint(str(path), nb.build_config(ns["P"], len(vocab), name), vocab)
         assert blob["step"] == ns["P"]["max_iters"]
-        assert nb.count_params(model) == results["cpu"]["params"]
+        if name == "absorbing":                            # the notebook's main model
+            assert nb.count_params(model) == results["cpu"]["params"]
