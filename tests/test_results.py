@@ -1,14 +1,16 @@
-"""The shipped results: complete, honest about their error, and the same numbers as the README."""
+"""The shipped models and their results: complete, honest about their error, the same numbers as the README."""
+import hashlib
 import json
 import math
-import os
 import re
 
 import pytest
+import torch
 
 from conftest import ROOT
 
 RESULTS = ROOT / "assets" / "results.json"
+GRAPHS = ("absorbing", "uniform", "autoregressive")
 
 
 @pytest.fixture(scope="module")
@@ -20,40 +22,58 @@ def test_readme_table_is_generated_from_results_json(nb, results):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- results:start -->\n(.*?)\n<!-- results:end -->", readme, re.S)
     assert block, "README.md has no results block"
-    assert block.group(1).strip() == nb.results_table(results["cpu"]).strip()
+    assert block.group(1).strip() == nb.results_table(results["gpu"]).strip()
 
 
 def test_results_are_complete_and_measured(results):
-    cpu = results["cpu"]
-    assert cpu["preset"] == "cpu" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cpu["date"])
-    for name in ("absorbing", "uniform", "autoregressive"):
-        b = cpu["bits_per_char"][name]
-        assert 0.5 < b["bpc"] < 6 and math.isfinite(b["bpc"])
+    r = results["gpu"]
+    assert r["preset"] == "gpu" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["date"])
+    for name in GRAPHS:
+        b = r["bits_per_char"][name]
+        assert 0.5 < b["bpc"] < 6 and math.isfinite(b["bpc"]) and b["windows"] == 435
     for name in ("absorbing", "uniform"):
-        assert 0 < cpu["bits_per_char"][name]["se"] < 0.01            # the bound's Monte Carlo error
-    assert cpu["bits_per_char"]["autoregressive"]["se"] == 0           # exact
-    runs = cpu["quality"]["runs"]
+        assert 0 < r["bits_per_char"][name]["se"] < 0.1 and r["bits_per_char"][name]["passes"] == 16
+    assert r["bits_per_char"]["autoregressive"]["se"] == 0           # exact
+    runs = r["quality"]["runs"]
     assert set(runs) == {"absorbing/tweedie", "absorbing/euler", "uniform/tweedie", "uniform/euler"}
-    assert all([r["steps"] for r in rows] == [8, 16, 32, 64, 128, 256] for rows in runs.values())
-    assert set(cpu["speed_seconds"]["diffusion"]) == {"1", "32"}
+    assert all([row["steps"] for row in rows] == [8, 16, 32, 64, 128, 256] for rows in runs.values())
+    for row in [x for rows in runs.values() for x in rows] + [r["quality"]["ar_samples"], r["quality"]["validation"]]:
+        assert 0 <= row["real_words"] <= 1 and 0 <= row["repeated_words"] <= 1 and 3 < row["unigram_bits"] < 6.1
+    assert r["quality"]["validation"]["real_words"] > 0.9           # real text is made of real words
+    assert set(r["training_curve"]) == set(GRAPHS)
+    assert set(r["infill"]["runs"]) == set(runs) and r["speed_seconds"]["diffusion"]
 
 
-def test_shipped_checkpoints_load_with_the_cpu_preset(nb, results):
-    ns = dict(vars(nb))
-    params = next(c for c in json.loads((ROOT / "annotated_diffusion.ipynb").read_text())["cells"]
+def test_shipped_checkpoints_fit_and_say_how_they_were_trained(nb, results):
+    for name in GRAPHS:
+        path = ROOT / "assets" / f"gpu-{name}.pt"
+        assert path.stat().st_size < 25e6
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        vocab = nb.Vocab(blob["vocab"])
+        model, blob = nb.load_checkpoint(str(path), None, vocab)          # its own config
+        m = blob["metrics"]
+        assert m["history"]["best_step"] == blob["step"] <= m["max_iters"] == results["gpu"]["train_steps"]
+        assert m["device"] and m["train_seconds"] > 0 and m["batch_size"] == 64
+        assert nb.count_params(model) == results["gpu"]["params"][name]
+        assert model.cfg.time_conditioning == (name == "uniform")       # the absorbing denoiser reads no σ̄
+
+
+def test_manifest_lists_the_shipped_files_with_their_hashes():
+    manifest = json.loads((ROOT / "assets" / "manifest.json").read_text())
+    assert {"gpu-absorbing.pt", "gpu-uniform.pt", "gpu-autoregressive.pt", "results.json"} <= set(manifest)
+    for name, sha in manifest.items():
+        assert hashlib.sha256((ROOT / "assets" / name).read_bytes()).hexdigest() == sha, f"re-run the manifest: {name}"
+
+
+def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
+    """DIFFUSION_PRESET=gpu DIFFUSION_LOAD=0 builds the shipped configs and trains them for the same steps."""
+    params = next("".join(c["source"]) for c in json.loads((ROOT / "annotated_diffusion.ipynb").read_text())["cells"]
                   if "parameters" in c.get("metadata", {}).get("tags", []))
-    old = os.environ.get("DIFFUSION_PRESET")
-    os.environ["DIFFUSION_PRESET"] = "cpu"
-    try:
-        exec("".join(params["source"]), ns)
-    finally:
-        os.environ.pop("DIFFUSION_PRESET") if old is None else os.environ.__setitem__("DIFFUSION_PRESET", old)
-    for name in ("absorbing", "uniform", "autoregressive"):
-        path = ROOT / "assets" / f"cpu-{name}.pt"
-        assert path.stat().st_size < 20e6
-        import torch
-        vocab = nb.Vocab(torch.load(path, weights_only=True)["vocab"])
-        model, blob = nb.load_checkpoint(str(path), nb.build_config(ns["P"], len(vocab), name), vocab)
-        assert blob["step"] == ns["P"]["max_iters"]
-        if name == "absorbing":                            # the notebook's main model
-            assert nb.count_params(model) == results["cpu"]["params"]
+    monkeypatch.setenv("DIFFUSION_PRESET", "gpu")
+    ns = dict(vars(nb))
+    exec(params, ns)
+    for name in GRAPHS:
+        blob = torch.load(ROOT / "assets" / f"gpu-{name}.pt", map_location="cpu", weights_only=True)
+        assert nb.asdict(nb.build_config(ns["P"], len(blob["vocab"]), name)) == blob["config"]
+        m = blob["metrics"]
+        assert (m["max_iters"], m["batch_size"]) == (ns["P"]["max_iters"], ns["P"]["batch_size"])
