@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from train_shipped import ROOT, load_notebook
+from train_shipped import load_data, load_notebook
 
 
 def main():
@@ -21,9 +21,7 @@ def main():
     args = ap.parse_args()
     nb = load_notebook("gpu")
     dev = nb.pick_device()
-    text = nb.load_text(str(ROOT / "data" / "input.txt"))
-    vocab = nb.Vocab.from_text(text)
-    data = torch.tensor(vocab.encode(text), dtype=torch.long)
+    _, vocab, train_data, val_data = load_data(nb)
     cfg = nb.build_config(nb.P, len(vocab), "absorbing")
     res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "capability": list(torch.cuda.get_device_capability(dev)) if dev.type == "cuda" else None,
@@ -32,11 +30,11 @@ def main():
         nb.amp_dtype = lambda device, dtype=dtype: dtype if torch.device(device).type == "cuda" else None
         model = nb.DiffusionGPT(cfg).to(dev)
         tc = nb.TrainConfig(batch_size=nb.P["batch_size"], eval_interval=10 ** 9, eval_batches=1, max_iters=10)
-        nb.train(model, data, data[-100000:], tc, desc="warm-up")
+        nb.train(model, train_data, val_data, tc, desc="warm-up")
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        nb.train(model, data, data[-100000:], nb.TrainConfig(**dict(nb.asdict(tc), max_iters=args.steps)))
+        nb.train(model, train_data, val_data, nb.TrainConfig(**dict(nb.asdict(tc), max_iters=args.steps)))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         res["ms_per_step"][name] = 1000 * (time.perf_counter() - t0) / args.steps

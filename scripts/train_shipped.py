@@ -47,6 +47,16 @@ def load_notebook(preset):
     return nb
 
 
+def load_data(nb):
+    "Tiny Shakespeare as the notebook reads it: (text, vocab, train ids, validation ids), split 90/10."
+    import torch
+    text = nb.load_text(str(ROOT / "data" / "input.txt"))
+    vocab = nb.Vocab.from_text(text)
+    data = torch.tensor(vocab.encode(text), dtype=torch.long)
+    n = int(0.9 * len(data))
+    return text, vocab, data[:n], data[n:]
+
+
 def worker(args):
     name = args.worker
     graph, dropout = JOBS[name]
@@ -59,11 +69,7 @@ def worker(args):
     import torch
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     dev = nb.pick_device()
-    text = nb.load_text(str(ROOT / "data" / "input.txt"))
-    vocab = nb.Vocab.from_text(text)
-    data = torch.tensor(vocab.encode(text), dtype=torch.long)
-    n = int(0.9 * len(data))
-    train_data, val_data = data[:n], data[n:]
+    text, vocab, train_data, val_data = load_data(nb)
     cfg = nb.build_config(P, len(vocab), graph, dropout=dropout)
     tc = nb.TrainConfig(**{k: P[k] for k in ("max_iters", "batch_size", "lr", "warmup_iters",
                                              "eval_interval", "eval_batches")}, seed=nb.seed)
