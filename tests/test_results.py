@@ -18,6 +18,15 @@ def results():
     return json.loads(RESULTS.read_text())
 
 
+def notebook_parameters(monkeypatch, nb, preset="gpu"):
+    params = next("".join(c["source"]) for c in json.loads((ROOT / "annotated_diffusion.ipynb").read_text())["cells"]
+                  if "parameters" in c.get("metadata", {}).get("tags", []))
+    monkeypatch.setenv("DIFFUSION_PRESET", preset)
+    ns = dict(vars(nb))
+    exec(params, ns)
+    return ns
+
+
 def test_readme_table_is_generated_from_results_json(nb, results):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- results:start -->\n(.*?)\n<!-- results:end -->", readme, re.S)
@@ -67,13 +76,40 @@ def test_manifest_lists_the_shipped_files_with_their_hashes():
 
 def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
     """DIFFUSION_PRESET=gpu DIFFUSION_LOAD=0 builds the shipped configs and trains them for the same steps."""
-    params = next("".join(c["source"]) for c in json.loads((ROOT / "annotated_diffusion.ipynb").read_text())["cells"]
-                  if "parameters" in c.get("metadata", {}).get("tags", []))
-    monkeypatch.setenv("DIFFUSION_PRESET", "gpu")
-    ns = dict(vars(nb))
-    exec(params, ns)
+    ns = notebook_parameters(monkeypatch, nb)
     for name in GRAPHS:
         blob = torch.load(ROOT / "assets" / f"gpu-{name}.pt", map_location="cpu", weights_only=True)
         assert nb.asdict(nb.build_config(ns["P"], len(blob["vocab"]), name)) == blob["config"]
         m = blob["metrics"]
         assert (m["max_iters"], m["batch_size"]) == (ns["P"]["max_iters"], ns["P"]["batch_size"])
+
+
+def test_readme_sampler_table_is_generated_from_results_json(nb, results):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- samplers:start -->\n(.*?)\n<!-- samplers:end -->", readme, re.S)
+    assert block, "README.md has no samplers block"
+    assert block.group(1).strip() == nb.samplers_table(results["gpu"]).strip()
+
+
+def test_part_11_measurements_are_complete(nb, results, monkeypatch):
+    """Every sampler of the notebook's gpu preset was timed (or marked too slow) and scored; pages and knobs too."""
+    ns, r = notebook_parameters(monkeypatch, nb), results["gpu"]
+    P, s = ns["P"], r["samplers"]
+    assert s["length"] == 256 and s["batches"] == P["sampler_batches"]
+    names = [f"tweedie {n}{c}" for n in P["sampler_steps"] for c in ("", " + cache")] + ["first hitting", "autoregressive"]
+    assert list(s["seconds"]) == names
+    for name, by_batch in s["seconds"].items():
+        assert all(v is None or v > 0 for v in by_batch.values())
+        assert by_batch["1"] is not None                                   # everything is timed at batch 1
+        q = s["quality"].get(name) or s["quality"][name + " + cache"]
+        assert 0 <= q["real_words"] <= 1 and 3 < q["unigram_bits"] < 6.1
+    for n in P["sampler_steps"]:                                           # the cache never changes the samples
+        if f"tweedie {n}" in s["quality"]:
+            assert s["quality"][f"tweedie {n}"] == s["quality"][f"tweedie {n} + cache"]
+    pages = r["pages"]
+    assert set(pages["runs"]) == set(GRAPHS) and pages["chars"] >= 2000
+    for run in pages["runs"].values():
+        assert len(run["text"]) == pages["pages"] and all(len(t) == pages["chars"] for t in run["text"])
+        assert len(run["along"]) == pages["chars"] // pages["stretch"]
+    assert [row["knobs"] for row in r["knobs"]["rows"]] == ns["knob_settings"]
+    assert r["knobs"]["samples"] == P["knob_samples"]
