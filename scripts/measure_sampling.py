@@ -36,13 +36,9 @@ def main():
             res["samplers"] = nb.measure_samplers(zoo, ar, vocab, lexicon, L, P["sampler_batches"], nb.seed, dev, skip)
             res["samplers"]["device"] = here
         elif section == "pages":
-            res["pages"] = {"chars": P["page_chars"], "keep": P["page_keep"], "pages": P["pages"], "device": here,
-                            "stretch": L, "runs": {}}
-            for name, m in models.items():
-                g = torch.Generator(device=dev).manual_seed(nb.seed)
-                ids = nb.write_page(m, P["page_chars"], P["page_keep"], P["pages"], generator=g)
-                res["pages"]["runs"][name] = {"text": [vocab.decode(r.tolist()) for r in ids],
-                                              "along": nb.quality_along(ids, vocab, ar, lexicon, L)}
+            res["pages"] = nb.measure_pages(models, ar, vocab, lexicon, P["page_chars"], P["page_keep"], P["pages"],
+                                            nb.seed, dev)
+            res["pages"]["device"] = here
         elif section == "knobs":
             res["knobs"] = {"samples": P["knob_samples"], "device": here,
                             "rows": nb.knob_sweep(models["absorbing"], ar, vocab, lexicon, L, nb.knob_settings,
