@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from train_shipped import load_data, load_notebook
+from notebook import load_data, load_notebook
 
 
 def main():

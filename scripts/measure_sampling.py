@@ -11,7 +11,7 @@ import platform
 
 import torch
 
-from train_shipped import ROOT, load_data, load_notebook
+from notebook import ROOT, load_data, load_notebook
 
 
 def main():

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from train_shipped import ROOT, load_data, load_notebook
+from notebook import ROOT, load_data, load_notebook
 
 
 def main():

@@ -7,12 +7,12 @@ from conftest import NOTEBOOK, ROOT
 
 def test_export_cells_run_alone_without_data_or_side_effects(tmp_path):
     """The export cells, in a fresh interpreter and an empty folder, define everything and touch nothing."""
-    code = ("import sys; sys.path.insert(0, %r); from conftest import load_notebook_exports; "
+    code = ("import sys; sys.path.insert(0, %r); from notebook import load_notebook_exports; "
             "m = load_notebook_exports(%r); "
             "names = ['UniformGraph', 'AbsorbingGraph', 'GeometricNoise', 'LogLinearNoise', 'score_entropy', "
             "'DiffusionGPT', 'train', 'sample', 'save_checkpoint', 'load_checkpoint', 'generate_ar', 'infill']; "
             "missing = [n for n in names if not hasattr(m, n) and not hasattr(m.Graph, n)]; "
-            "assert not missing, missing") % (str(ROOT / "tests"), str(NOTEBOOK))
+            "assert not missing, missing") % (str(ROOT / "scripts"), str(NOTEBOOK))
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert os.listdir(tmp_path) == []
