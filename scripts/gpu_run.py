@@ -1,7 +1,7 @@
 """The GPU run, prepared: everything a lent GPU should do, in one call that ends on time and brings back at most
 8 files of 16 MiB (64 MiB in all).
 
-    python scripts/gpu_run.py --out $OUT --budget 420                  # on the GPU (see the README)
+    python scripts/gpu_run.py --out $OUT --budget 540                  # on the GPU (see the README)
     python scripts/gpu_run.py --out /tmp/r --tiny --budget 60 --skip nbval --ar AR.pt   # a CPU rehearsal
 
 Stages, each in its own process with its own time limit, so that one failure or overrun costs only itself:
@@ -11,7 +11,9 @@ Stages, each in its own process with its own time limit, so that one failure or 
   bench     scripts/bench_throughput.py: our three models against nanoGPT's GPT, same run, same device
   sweep     the bound after equal wall time for batch 64, 128, 256 and 512 (learning rate ∝ √batch), each
             warm-started from the shipped absorbing model, and one from scratch: the settings to train with
-  train     the absorbing model, from the best sweep run's weights, for the rest of the budget; then its bound
+  train     the absorbing model, from the best sweep run's weights, for the rest of the budget (about 30% of it;
+            a second call can give it all: --skip nbval,fp16,bench,sweep --init-from the first call's model
+            --train-batch B --train-lr LR, from the first call's sweep); then its bound
             on every validation window and 64 samples of 256 characters (Tweedie 128 and first hitting)
   samplers  Part 11's sampler timings at batch 1 and 32 on this device, with the trained model and the AR judge
 
@@ -35,19 +37,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from notebook import ROOT, load_data, load_notebook  # noqa: E402
 
 STAGES = ["env", "nbval", "fp16", "bench", "sweep", "train", "samplers"]
-SHARE = {"nbval": 0.2, "fp16": 0.06, "bench": 0.22, "sweep": 0.25, "samplers": 0.12}   # of the budget, at most
+SHARE = {"nbval": 0.15, "fp16": 0.04, "bench": 0.2, "sweep": 0.2, "samplers": 0.08}   # of the budget, at most
 RESERVE = 0.04                                      # of the budget, kept for packing
 
 
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out")
-    ap.add_argument("--budget", type=float, default=420, help="seconds for the whole run, packing included")
+    ap.add_argument("--budget", type=float, default=540, help="seconds for the whole run, packing included")
     ap.add_argument("--skip", default="", help="stages to leave out, comma-separated")
     ap.add_argument("--tiny", action="store_true", help="a rehearsal: the smoke preset, tiny everything")
     ap.add_argument("--init-from", default=str(ROOT / "assets" / "gpu-absorbing.pt"))
     ap.add_argument("--ar", default=str(ROOT / "assets" / "gpu-autoregressive.pt"), help="the AR judge")
     ap.add_argument("--batches", default="64,128,256,512")
+    ap.add_argument("--train-batch", type=int, help="the train stage's batch size (default: the sweep's best)")
+    ap.add_argument("--train-lr", type=float, help="the train stage's learning rate (default: the sweep's best)")
     ap.add_argument("--stage")
     ap.add_argument("--work")
     ap.add_argument("--deadline", type=float, help="(a stage's) the time.time() by which it must be done")
@@ -176,6 +180,7 @@ def stage_train(args):
     sweep = json.loads((work / "sweep.json").read_text()) if (work / "sweep.json").exists() else {"runs": []}
     done = [r for r in sweep["runs"] if "val_bpc" in r]
     best = min(done, key=lambda r: r["val_bpc"]) if done else dict(batch_size=nb.P["batch_size"], lr=nb.P["lr"])
+    best = dict(best, batch_size=args.train_batch or best["batch_size"], lr=args.train_lr or best["lr"])
     init = work / "sweep-best.pt" if (work / "sweep-best.pt").exists() else pathlib.Path(args.init_from)
     try:
         model = nb.load_checkpoint(str(init), cfg, vocab, dev)[0]
@@ -277,7 +282,8 @@ def main(argv=None):
             report["stages"][stage] = dict(status="no time left")
             continue
         cmd = [sys.executable, __file__, "--stage", stage, "--work", str(work), "--deadline", str(time.time() + seconds),
-               "--init-from", args.init_from, "--ar", args.ar, "--batches", args.batches] + (["--tiny"] * args.tiny)
+               "--init-from", args.init_from, "--ar", args.ar, "--batches", args.batches] + (["--tiny"] * args.tiny) \
+            + [f"--train-{k}={v}" for k, v in (("batch", args.train_batch), ("lr", args.train_lr)) if v]
         t0 = time.time()
         with open(work / f"{stage}.log", "w") as log:
             try:

@@ -1,8 +1,9 @@
 """Part 11's measurements for the shipped models, with the notebook's own functions: the `gpu` entry of
-assets/results.json gains "samplers" (speed and quality of every sampler), "pages" (text longer than the context)
-and "knobs" (temperature, top-p, confidence order). Each section is saved as soon as it is done.
+assets/results.json gains "samplers" (speed and quality of every sampler), "pages" (text longer than the context),
+"knobs" (temperature, top-p, confidence order) and "correctors" (Part 11.6). Each section is saved as soon as it
+is done.
 
-    python scripts/measure_sampling.py [--sections samplers,pages,knobs]
+    python scripts/measure_sampling.py [--sections samplers,pages,knobs,correctors]
 
 Timings are only meaningful on an otherwise idle machine; the entry records the device and its threads.
 """
@@ -16,7 +17,7 @@ from notebook import ROOT, load_data, load_notebook
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sections", default="samplers,pages,knobs")
+    ap.add_argument("--sections", default="samplers,pages,knobs,correctors")
     args = ap.parse_args()
     nb = load_notebook("gpu")
     P, dev = nb.P, nb.pick_device()
@@ -43,8 +44,12 @@ def main():
             res["knobs"] = {"samples": P["knob_samples"], "device": here,
                             "rows": nb.knob_sweep(models["absorbing"], ar, vocab, lexicon, L, nb.knob_settings,
                                                   P["knob_samples"], nb.seed, dev)}
+        elif section == "correctors":
+            S, n = P["sampler_steps"][0], P["quality_samples"]
+            res["correctors"] = {"samples": n, "length": L, "base_steps": S, "device": here,
+                                 "rows": nb.corrector_sweep(models, ar, vocab, lexicon, L, n, S, nb.seed, dev)}
         else:
-            raise SystemExit(f"unknown section {section!r}: choose among samplers, pages, knobs")
+            raise SystemExit(f"unknown section {section!r}: choose among samplers, pages, knobs, correctors")
         nb.save_results(path, res)
         print(f"saved {section} to {path}", flush=True)
 

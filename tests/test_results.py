@@ -113,3 +113,25 @@ def test_part_11_measurements_are_complete(nb, results, monkeypatch):
         assert len(run["along"]) == pages["chars"] // pages["stretch"]
     assert [row["knobs"] for row in r["knobs"]["rows"]] == ns["knob_settings"]
     assert r["knobs"]["samples"] == P["knob_samples"]
+
+
+def test_correctors_are_measured_as_issued_and_the_readme_shows_them(nb, results, monkeypatch):
+    """11.6: the exact sampler and correctors at 1×, 2× and 4× its calls, for both graphs, 64 samples of 256
+    characters with the gpu preset's settings; the README's table is generated from the same entry."""
+    ns, c = notebook_parameters(monkeypatch, nb), results["gpu"]["correctors"]
+    P = ns["P"]
+    assert c["samples"] == P["quality_samples"] == 64 and c["length"] == 256 and c["base_steps"] == P["sampler_steps"][0]
+    S = c["base_steps"]
+    for graph in ("absorbing", "uniform"):
+        rows = {r["setting"]: r for r in c["rows"] if r["graph"] == graph}
+        assert list(rows) == [label for label, _ in nb.corrector_settings(S)]
+        exact = rows["exact"]["calls"]
+        for label, r in rows.items():
+            assert r["seconds"] > 0 and 0 < r["real_words"] <= 1 and 3 < r["unigram_bits"] < 6.1
+            if label.startswith("corrector"):
+                times = int(label.split("×")[0].split()[-1])
+                assert r["calls"] <= times * exact + 1                   # (the corrector's own time on the grid)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- correctors:start -->\n(.*?)\n<!-- correctors:end -->", readme, re.S)
+    assert block, "README.md has no correctors block"
+    assert block.group(1).strip() == nb.correctors_table(c).strip()
