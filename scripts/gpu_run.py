@@ -276,8 +276,9 @@ def main(argv=None):
             report["stages"][stage] = dict(status="skipped")
             continue
         left = deadline - time.time()
-        later = sum(SHARE.get(s, 0) for s in STAGES[STAGES.index(stage) + 1:] if s not in skip) * args.budget
-        seconds = left - later if stage == "train" else min(left, SHARE.get(stage, 0.05) * args.budget)
+        share = lambda s: max(5, SHARE.get(s, 0.05) * args.budget)                # seconds a stage may take
+        later = sum(share(s) for s in STAGES[STAGES.index(stage) + 1:] if s not in skip)
+        seconds = left - later if stage == "train" else min(left, share(stage))
         if seconds < 2:
             report["stages"][stage] = dict(status="no time left")
             continue
