@@ -18,6 +18,7 @@ import argparse
 import json
 import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import nanogpt  # noqa: E402
-from notebook import ROOT, load_data, load_notebook  # noqa: E402
+from notebook import ROOT, load_data, load_notebook, load_notebook_exports  # noqa: E402
 
 SPEC_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
 
@@ -100,6 +101,7 @@ def main():
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--models", default="absorbing,nanogpt,uniform,autoregressive")
     ap.add_argument("--out", default=str(ROOT / "assets" / "throughput.json"))
+    ap.add_argument("--baseline", help="a git revision: also time the notebook's models as they were there")
     args = ap.parse_args()
     cuda = torch.cuda.is_available()
     nb = load_notebook(args.preset or ("gpu" if cuda else "cpu"))
@@ -123,13 +125,26 @@ def main():
             model = nb.DiffusionGPT(nb.build_config(P, len(vocab), name)).to(dev)
             runners[name] = ours(nb, model, train_data, val_data, tc)
         sizes[name] = sum(p.numel() for p in model.parameters())
+    if args.baseline:                                # the same models and `train`, from the notebook at that revision
+        path = pathlib.Path(workdir) / "baseline.ipynb"
+        path.write_bytes(subprocess.run(["git", "show", f"{args.baseline}:annotated_diffusion.ipynb"], cwd=ROOT,
+                                        check=True, capture_output=True).stdout)
+        base = load_notebook_exports(path, "annotated_diffusion_baseline")
+        base.tqdm = quiet(base.tqdm)
+        base_tc = base.TrainConfig(**{k: v for k, v in nb.asdict(tc).items() if k in base.TrainConfig.__dataclass_fields__})
+        for name in [n for n in names if n != "nanogpt"]:
+            nb.seed_everything(0)
+            model = base.DiffusionGPT(base.build_config(P, len(vocab), name)).to(dev)
+            runners[f"{name}@{args.baseline}"] = ours(base, model, train_data, val_data, base_tc)
+            sizes[f"{name}@{args.baseline}"] = sizes[name]
+        names = names + [n for n in runners if "@" in n]
     dtype = nb.amp_dtype(dev) or torch.float32
     peak = matmul_peak(dev, dtype, 4096 if cuda else 1024)
     spec = next((v for k, v in SPEC_BF16.items() if k in device_name(dev)), None) if cuda else None
     entry = dict(device=device_name(dev), torch=torch.__version__, threads=torch.get_num_threads(),
                  preset=nb.preset, batch_size=tc.batch_size, block_size=T, dtype=str(dtype).split(".")[-1],
                  compile=tc.compile, rounds=rounds, steps=[n1, n2], matmul_flops=peak, spec_bf16_flops=spec,
-                 date=time.strftime("%Y-%m-%d"), models={})
+                 date=time.strftime("%Y-%m-%d"), baseline=args.baseline, models={})
     per_step = {name: [] for name in names}
     for r in range(rounds):                  # (a run cut short still leaves every finished measurement on disk)
         for name in names:
@@ -144,6 +159,8 @@ def main():
             save(nb, args.out, entry)
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f} ms" for k, v in per_step.items()),
               flush=True)
+    for name, b in entry["time_vs_baseline"].items():
+        print(f"{name}: {b:.3f}× the step time at {args.baseline}")
     for name, m in entry["models"].items():
         ratio = entry.get("time_vs_nanogpt", {}).get(name)
         print(f"{name:15s} {m['s_per_step'] * 1e3:8.1f} ms/step {m['chars_per_s'] / 1e6:7.3f} M chars/s  "
@@ -163,6 +180,8 @@ def record(entry, name, times, params, P, chars, peak, spec):
     if "nanogpt" in entry["models"]:
         ref = entry["models"]["nanogpt"]["s_per_step"]
         entry["time_vs_nanogpt"] = {n: m["s_per_step"] / ref for n, m in entry["models"].items() if n != "nanogpt"}
+    entry["time_vs_baseline"] = {n.split("@")[0]: entry["models"][n.split("@")[0]]["s_per_step"] / m["s_per_step"]
+                                 for n, m in entry["models"].items() if "@" in n and n.split("@")[0] in entry["models"]}
 
 
 def save(nb, path, entry):
@@ -170,6 +189,7 @@ def save(nb, path, entry):
     path = pathlib.Path(path)
     results = json.loads(path.read_text()) if path.exists() else {}
     key = f"{entry['device']}, {entry['preset']} preset, batch {entry['batch_size']}, {entry['dtype']}"
+    key += f", against {entry['baseline']}" if entry.get("baseline") else ""
     results[key + (", compiled" if entry["compile"] else ", eager")] = entry
     nb.atomic_write(str(path), lambda f: f.write(json.dumps(results, indent=1)), mode="w")
 
