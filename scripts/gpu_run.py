@@ -195,11 +195,8 @@ def stage_train(args):
     rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - measure, dev, probe_counts=True)
     tc.eval_interval = max(1, tc.max_iters // 8)
     ema, h = nb.train(model, train_data, val_data, tc, desc="training absorbing")
-    metrics = dict(history=h, train_seconds=h["seconds"], device=torch.cuda.get_device_name() if dev.type == "cuda"
-                   else "cpu", torch=torch.__version__, preset=nb.preset, max_iters=tc.max_iters, dropout=cfg.dropout,
-                   batch_size=tc.batch_size, lr=tc.lr, init_from=str(init), probe_steps_per_s=rate,
-                   chars_per_s=h["last_step"] * tc.batch_size * cfg.block_size / h["seconds"],
-                   date=time.strftime("%Y-%m-%d"))
+    from train import run_metrics
+    metrics = run_metrics(h, tc, cfg, dev, nb.preset, init_from=str(init), probe_steps_per_s=rate)
     nb.save_checkpoint(str(work / "absorbing.pt"), ema, vocab, h["best_step"], metrics)
     ema = ema.float()
     windows = nb.windows_of(val_data, cfg.block_size)[:nb.P["eval_windows"]]

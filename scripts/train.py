@@ -92,6 +92,15 @@ def measure_rate(nb, model, train_data, val_data, tc, probe_steps, dev):
     return probe_steps / (time.time() - t0)
 
 
+def run_metrics(history, tc, cfg, dev, preset, world=1, **extra):
+    "What a checkpoint records of the run that made it: history, where, how long and how fast."
+    return dict(history=history, train_seconds=history["seconds"], processes=world, preset=preset,
+                device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", torch=torch.__version__,
+                max_iters=tc.max_iters, dropout=cfg.dropout, batch_size=tc.batch_size * world, lr=tc.lr,
+                chars_per_s=history["last_step"] * tc.batch_size * world * cfg.block_size / history["seconds"],
+                date=time.strftime("%Y-%m-%d"), **extra)
+
+
 def main(argv=None):
     args = parse(argv)
     rank, world, dev = setup_distributed()
@@ -142,12 +151,8 @@ def main(argv=None):
     ema, history = nb.train(model, train_data, val_data, tc, desc=f"training {name}")
     seconds = time.time() - t0
     if rank == 0:
-        device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-        metrics = dict(history=history, train_seconds=history["seconds"], device=device_name, processes=world,
-                       torch=torch.__version__, preset=args.preset, max_iters=tc.max_iters, dropout=cfg.dropout,
-                       batch_size=tc.batch_size * world, init_from=args.init_from, probe_steps_per_s=rate,
-                       chars_per_s=history["last_step"] * tc.batch_size * world * cfg.block_size / history["seconds"],
-                       date=time.strftime("%Y-%m-%d"))
+        metrics = run_metrics(history, tc, cfg, dev, args.preset, world, init_from=args.init_from,
+                              probe_steps_per_s=rate)
         nb.save_checkpoint(str(out / f"{name}.pt"), ema, vocab, history["best_step"], metrics)
         nb.atomic_write(str(out / f"{name}.json"), lambda f: f.write(json.dumps(metrics, default=str)), mode="w")
         say(f"{name}: {history['last_step']} steps in {seconds:.0f} s ({metrics['chars_per_s'] / 1e6:.2f} M chars/s); "
