@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from notebook import ROOT, load_data, load_notebook  # noqa: E402
+import measure  # noqa: E402
 
 STAGES = ["env", "nbval", "fp16", "bench", "sweep", "train", "samplers"]
 SHARE = {"nbval": 0.15, "fp16": 0.04, "bench": 0.2, "sweep": 0.2, "samplers": 0.08}   # of the budget, at most
@@ -190,20 +191,21 @@ def stage_train(args):
     nb.seed_everything(nb.seed)
     tc = nb.TrainConfig(batch_size=best["batch_size"], lr=best["lr"], warmup_iters=nb.P["warmup_iters"],
                         eval_batches=nb.P["eval_batches"], seed=nb.seed)
-    measure = 30 if not args.tiny else 8                  # seconds kept for the bound and the samples
+    reserve = 30 if not args.tiny else 8                  # seconds kept for the bound and the samples
     t0 = time.time()
-    rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - measure, dev, probe_counts=True)
+    rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - reserve, dev, probe_counts=True)
     tc.eval_interval = max(1, tc.max_iters // 8)
     ema, h = nb.train(model, train_data, val_data, tc, desc="training absorbing")
     from train import run_metrics
     metrics = run_metrics(h, tc, cfg, dev, nb.preset, init_from=str(init), probe_steps_per_s=rate)
     nb.save_checkpoint(str(work / "absorbing.pt"), ema, vocab, h["best_step"], metrics)
     ema = ema.float()
-    windows = nb.windows_of(val_data, cfg.block_size)[:nb.P["eval_windows"]]
-    bpc, se = nb.bits_per_char(ema, windows, passes=nb.P["eval_passes"], batch_size=64, seed=nb.seed)
+    M = measure.SIZES[nb.preset]
+    windows = nb.windows_of(val_data, cfg.block_size)[:M["eval_windows"]]
+    bpc, se = nb.bits_per_char(ema, windows, passes=M["eval_passes"], batch_size=64, seed=nb.seed)
     g = torch.Generator(device=dev)
     gr, nz = nb.graph_and_noise(cfg)
-    den, n = nb.make_denoiser(ema, gr), nb.P["quality_samples"]
+    den, n = nb.make_denoiser(ema, gr), M["quality_samples"]
     texts = {}
     for name, draw in (("tweedie/128", lambda: nb.sample(den, gr, nz, n, cfg.block_size, 128, device=dev,
                                                          generator=g, progress=False)),
@@ -212,7 +214,7 @@ def stage_train(args):
                                                                          progress=False))):
         g.manual_seed(nb.seed)
         texts[name] = [vocab.decode(r.tolist()) for r in draw()]
-    res = dict(metrics=metrics, bpc=bpc, se=se, windows=len(windows), passes=nb.P["eval_passes"], samples=texts,
+    res = dict(metrics=metrics, bpc=bpc, se=se, windows=len(windows), passes=M["eval_passes"], samples=texts,
                seconds=time.time() - t0)
     print(f"trained {h['last_step']} steps of {tc.batch_size}; bound {bpc:.4f} ± {se:.4f} bits/char", flush=True)
     put(work, "train", res)
@@ -227,11 +229,12 @@ def stage_samplers(args):
     model = nb.load_checkpoint(str(path), None, vocab, dev)[0]
     ar = nb.load_checkpoint(args.ar, None, vocab, dev)[0]
     lexicon = set(nb.words_of(text[:len(train_data)]))
-    steps, batches = nb.P["sampler_steps"], nb.P["sampler_batches"]
-    res = nb.measure_samplers(nb.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"], batches,
-                              nb.seed, dev, skip=nb.too_slow_without_cache(steps, batches, dev))
+    M = measure.SIZES[nb.preset]
+    steps, batches = M["sampler_steps"], M["sampler_batches"]
+    res = measure.measure_samplers(measure.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"], batches,
+                              nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev))
     res.update(model=str(path), device=nb.torch.cuda.get_device_name() if dev.type == "cuda" else "cpu")
-    print(nb.samplers_table({"samplers": res}))
+    print(measure.samplers_table({"samplers": res}))
     put(work, "samplers", res)
 
 

@@ -4,18 +4,17 @@
 
 Reads what `train_shipped.py` measured on the GPU (assets/gpu-training-log.json: bits/char on every validation
 window, the texts of the sample-quality sweep, the samples drawn during training) and scores the texts here,
-the way the notebook does: real words, repeated words, unigram entropy and the AR judge's NLL. The speed table
-and the infill measurement, which the GPU run left out, are measured on this machine; the entry says where
-each number came from.
+the way the notebook does: real words, repeated words, unigram entropy and the AR judge's NLL. The infill
+measurement, which the GPU run left out, is measured on this machine; the entry says where each number came from.
 """
 import argparse
 import json
 import platform
-import time
 
 import torch
 
 from notebook import ROOT, load_data, load_notebook
+import measure
 
 
 def main():
@@ -71,14 +70,10 @@ def main():
                           if k != "example"})
         curve[g] = pts
     res["training_curve"] = curve
-    t0 = time.time()
-    res["speed_seconds"] = nb.speed_table(models["absorbing"], ar, 256, [1], quality["steps"], dev)
-    res["speed_seconds"]["device"] = here
-    print(f"speed: {time.time() - t0:.0f} s", flush=True)
-    res["infill"] = nb.measure_infill(models, ar, val_windows, args.infill_passages, 32, 64, nb.seed, dev)
+    res["infill"] = measure.measure_infill(models, ar, val_windows, args.infill_passages, 32, 64, nb.seed, dev)
     res["infill"]["device"] = here
-    nb.save_results(str(ROOT / "assets" / "results.json"), res)
-    print(nb.results_table(res))
+    measure.save_results(str(ROOT / "assets" / "results.json"), res)
+    print(measure.results_table(res))
 
 
 if __name__ == "__main__":

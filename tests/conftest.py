@@ -11,3 +11,10 @@ from notebook import NOTEBOOK, ROOT, load_notebook_exports  # noqa: E402,F401
 @pytest.fixture(scope="session")
 def nb():
     return load_notebook_exports()
+
+
+@pytest.fixture(scope="session")
+def measure(nb):
+    "The notebook's appendix module (scripts/measure.py), which calls the notebook's definitions."
+    import measure
+    return measure

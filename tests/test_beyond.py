@@ -14,9 +14,7 @@ def p3_law(seed=0, N=3):
 
 def tiny(nb, graph, block_size=48, seed=0):
     torch.manual_seed(seed)
-    cfg = nb.ModelConfig(n_tokens=12, graph=graph, noise={"absorbing": "loglinear", "uniform": "geometric"}.get(graph, "none"),
-                         block_size=block_size, n_layer=1, n_head=2, n_embd=32, cond_dim=8,
-                         time_conditioning=graph == "uniform")
+    cfg = nb.build_config(dict(block_size=block_size, n_layer=1, n_head=2, n_embd=32, cond_dim=8), 12, graph)
     return nb.DiffusionGPT(cfg).eval()
 
 
@@ -156,12 +154,12 @@ def test_page_windows_keep_their_context(nb, monkeypatch):
         assert torch.equal(fixed[:, :16], page[:, start - 16:start]) and (fixed[:, 16:] == -1).all()
 
 
-def test_quality_along_cuts_stretches(nb):
+def test_quality_along_cuts_stretches(nb, measure):
     class V:
         def decode(self, ids): return "".join("ab cd\nefgh'"[i % 11] for i in ids)
         def __len__(self): return 12
     judge = tiny(nb, "autoregressive")
-    rows = nb.quality_along(torch.randint(12, (2, 100)), V(), judge, {"ab"}, 48)
+    rows = measure.quality_along(torch.randint(12, (2, 100)), V(), judge, {"ab"}, 48)
     assert len(rows) == 2 and all(0 <= r["real_words"] <= 1 for r in rows)
 
 
@@ -201,19 +199,20 @@ def test_low_temperature_and_confidence_order(nb):
     assert (first == 1).float().mean() > 0.95
 
 
-def test_knob_sweep_and_sampler_table(nb):
+def test_knob_sweep_and_sampler_table(nb, measure):
     class V:
         def decode(self, ids): return "".join("ab cd\nefgh'"[i % 11] for i in ids)
         def __len__(self): return 12
     m, ar = tiny(nb, "absorbing"), tiny(nb, "autoregressive")
-    rows = nb.knob_sweep(m, ar, V(), {"ab"}, 48, [{}, {"temperature": 0.5}, {"order": "confidence"}], 2, 0, "cpu")
+    rows = measure.knob_sweep(m, ar, V(), {"ab"}, 48, [{}, {"temperature": 0.5}, {"order": "confidence"}], 2, 0,
+                             "cpu")["rows"]
     assert [r["knobs"] for r in rows] == [{}, {"temperature": 0.5}, {"order": "confidence"}]
-    zoo = nb.sampler_zoo(m, ar, [4, 16])
+    zoo = measure.sampler_zoo(m, ar, [4, 16])
     assert set(zoo) == {"tweedie 4", "tweedie 4 + cache", "tweedie 16", "tweedie 16 + cache", "first hitting",
                         "autoregressive"}
-    res = nb.measure_samplers(zoo, ar, V(), {"ab"}, 48, [1, 3], 0, "cpu", skip={("tweedie 16", 3)})
+    res = measure.measure_samplers(zoo, ar, V(), {"ab"}, 48, [1, 3], 0, "cpu", skip={("tweedie 16", 3)})
     assert res["seconds"]["tweedie 16"]["3"] is None and res["seconds"]["tweedie 16"]["1"] > 0
     assert res["quality"]["tweedie 4"] == res["quality"]["tweedie 4 + cache"]          # the same samples
     assert "tweedie 16" not in res["quality"] and "tweedie 16 + cache" in res["quality"]
-    assert nb.too_slow_without_cache([64, 1024], [1, 32], "cpu") == {("tweedie 1024", 32)}
-    assert nb.too_slow_without_cache([64, 1024], [1, 32], "cuda") == set()
+    assert measure.too_slow_without_cache([64, 1024], [1, 32], "cpu") == {("tweedie 1024", 32)}
+    assert measure.too_slow_without_cache([64, 1024], [1, 32], "cuda") == set()

@@ -27,11 +27,11 @@ def notebook_parameters(monkeypatch, nb, preset="gpu"):
     return ns
 
 
-def test_readme_table_is_generated_from_results_json(nb, results):
+def test_readme_table_is_generated_from_results_json(measure, results):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- results:start -->\n(.*?)\n<!-- results:end -->", readme, re.S)
     assert block, "README.md has no results block"
-    assert block.group(1).strip() == nb.results_table(results["gpu"]).strip()
+    assert block.group(1).strip() == measure.results_table(results["gpu"]).strip()
 
 
 def test_results_are_complete_and_measured(results):
@@ -50,7 +50,8 @@ def test_results_are_complete_and_measured(results):
         assert 0 <= row["real_words"] <= 1 and 0 <= row["repeated_words"] <= 1 and 3 < row["unigram_bits"] < 6.1
     assert r["quality"]["validation"]["real_words"] > 0.9           # real text is made of real words
     assert set(r["training_curve"]) == set(GRAPHS)
-    assert set(r["infill"]["runs"]) == set(runs) and r["speed_seconds"]["diffusion"]
+    assert set(r["infill"]["runs"]) >= {"absorbing/tweedie", "uniform/tweedie", "uniform/euler", "autoregressive/prefix"}
+    assert "speed_seconds" not in r              # one speed table: Part 11.3's samplers
 
 
 def test_shipped_checkpoints_fit_and_say_how_they_were_trained(nb, results):
@@ -69,9 +70,10 @@ def test_shipped_checkpoints_fit_and_say_how_they_were_trained(nb, results):
 
 def test_manifest_lists_the_shipped_files_with_their_hashes():
     manifest = json.loads((ROOT / "assets" / "manifest.json").read_text())
-    assert {"gpu-absorbing.pt", "gpu-uniform.pt", "gpu-autoregressive.pt", "results.json"} <= set(manifest)
+    assert {"assets/gpu-absorbing.pt", "assets/gpu-uniform.pt", "assets/gpu-autoregressive.pt", "assets/results.json",
+            "scripts/measure.py"} <= set(manifest)                     # the appendix module travels too
     for name, sha in manifest.items():
-        assert hashlib.sha256((ROOT / "assets" / name).read_bytes()).hexdigest() == sha, f"re-run the manifest: {name}"
+        assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == sha, f"re-run the manifest: {name}"
 
 
 def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
@@ -84,17 +86,17 @@ def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
         assert (m["max_iters"], m["batch_size"]) == (ns["P"]["max_iters"], ns["P"]["batch_size"])
 
 
-def test_readme_sampler_table_is_generated_from_results_json(nb, results):
+def test_readme_sampler_table_is_generated_from_results_json(measure, results):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- samplers:start -->\n(.*?)\n<!-- samplers:end -->", readme, re.S)
     assert block, "README.md has no samplers block"
-    assert block.group(1).strip() == nb.samplers_table(results["gpu"]).strip()
+    assert block.group(1).strip() == measure.samplers_table(results["gpu"]).strip()
 
 
-def test_part_11_measurements_are_complete(nb, results, monkeypatch):
-    """Every sampler of the notebook's gpu preset was timed (or marked too slow) and scored; pages and knobs too."""
-    ns, r = notebook_parameters(monkeypatch, nb), results["gpu"]
-    P, s = ns["P"], r["samplers"]
+def test_part_11_measurements_are_complete(measure, results):
+    """Every sampler of the gpu preset's sizes was timed (or marked too slow) and scored; pages and knobs too."""
+    r, P = results["gpu"], measure.SIZES["gpu"]
+    s = r["samplers"]
     assert s["length"] == 256 and s["batches"] == P["sampler_batches"]
     names = [f"tweedie {n}{c}" for n in P["sampler_steps"] for c in ("", " + cache")] + ["first hitting", "autoregressive"]
     assert list(s["seconds"]) == names
@@ -111,20 +113,19 @@ def test_part_11_measurements_are_complete(nb, results, monkeypatch):
     for run in pages["runs"].values():
         assert len(run["text"]) == pages["pages"] and all(len(t) == pages["chars"] for t in run["text"])
         assert len(run["along"]) == pages["chars"] // pages["stretch"]
-    assert [row["knobs"] for row in r["knobs"]["rows"]] == ns["knob_settings"]
+    assert [row["knobs"] for row in r["knobs"]["rows"]] == measure.KNOB_SETTINGS
     assert r["knobs"]["samples"] == P["knob_samples"]
 
 
-def test_correctors_are_measured_as_issued_and_the_readme_shows_them(nb, results, monkeypatch):
+def test_correctors_are_measured_as_issued_and_the_readme_shows_them(measure, results):
     """11.6: the exact sampler and correctors at 1×, 2× and 4× its calls, for both graphs, 64 samples of 256
     characters with the gpu preset's settings; the README's table is generated from the same entry."""
-    ns, c = notebook_parameters(monkeypatch, nb), results["gpu"]["correctors"]
-    P = ns["P"]
+    c, P = results["gpu"]["correctors"], measure.SIZES["gpu"]
     assert c["samples"] == P["quality_samples"] == 64 and c["length"] == 256 and c["base_steps"] == P["sampler_steps"][0]
     S = c["base_steps"]
     for graph in ("absorbing", "uniform"):
         rows = {r["setting"]: r for r in c["rows"] if r["graph"] == graph}
-        assert list(rows) == [label for label, _ in nb.corrector_settings(S)]
+        assert list(rows) == [label for label, _ in measure.corrector_settings(S)]
         exact = rows["exact"]["calls"]
         for label, r in rows.items():
             assert r["seconds"] > 0 and 0 < r["real_words"] <= 1 and 3 < r["unigram_bits"] < 6.1
@@ -134,4 +135,37 @@ def test_correctors_are_measured_as_issued_and_the_readme_shows_them(nb, results
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- correctors:start -->\n(.*?)\n<!-- correctors:end -->", readme, re.S)
     assert block, "README.md has no correctors block"
-    assert block.group(1).strip() == nb.correctors_table(c).strip()
+    assert block.group(1).strip() == measure.correctors_table(c).strip()
+
+
+# ---- What we found: the sentences of Part 9, Part 12 and the README's first screen -----------------------------
+
+def test_findings_are_computed_from_results_json(measure, results):
+    """Every number in the findings comes from the entry: change the entry and the sentences follow."""
+    import copy
+    r = results["gpu"]
+    text = measure.findings_markdown(r)
+    b = r["bits_per_char"]
+    assert f"{b['absorbing']['bpc']:.3f} bits per character" in text
+    assert f"{b['absorbing']['bpc'] / b['autoregressive']['bpc']:.2f}×" in text
+    moved = copy.deepcopy(r)
+    moved["bits_per_char"]["absorbing"]["bpc"] = 3.0
+    moved["quality"]["ar_samples"]["judge_nll"] = r["quality"]["validation"]["judge_nll"] + 0.5
+    moved_text = measure.findings_markdown(moved)
+    assert "3.000 bits per character" in moved_text and f"{3.0 / b['autoregressive']['bpc']:.2f}×" in moved_text
+    assert "The judge is partial" in text and "The judge is partial" not in moved_text   # worded from the numbers
+    for section in ("samplers", "infill", "correctors", "training_curve"):
+        del moved[section]
+    assert len(measure.findings(moved)) < len(measure.findings(r))                      # unmeasured: left out
+
+
+def test_readme_first_screen_and_notebook_summaries_match_results_json(measure, results):
+    findings = measure.findings_markdown(results["gpu"])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- findings:start -->\n(.*?)\n<!-- findings:end -->", readme, re.S)
+    assert block and block.group(1).strip() == findings.strip()
+    assert readme.index("<!-- findings:start -->") < readme.index("## What you learn")      # on the first screen
+    cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
+    shown = ["".join(o["data"]["text/markdown"]) for c in cells if "findings_markdown" in "".join(c["source"])
+             for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    assert len(shown) == 2 and all(s.strip() == findings.strip() for s in shown)        # Part 9 and Part 12

@@ -9,6 +9,14 @@ from conftest import NOTEBOOK, ROOT
 
 CELLS = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
 SETUP = next("".join(c["source"]) for c in CELLS if c["cell_type"] == "code" and "google.colab" in "".join(c["source"]))
+# the setup cell runs after the first export cell (imports and utilities such as atomic_write)
+UTILITIES = next("".join(c["source"]) for c in CELLS if "def atomic_write" in "".join(c["source"]))
+SETUP = UTILITIES + "\n" + SETUP
+
+
+def test_setup_cell_is_collapsed_in_colab():
+    cell = next(c for c in CELLS if c["cell_type"] == "code" and "google.colab" in "".join(c["source"]))
+    assert cell["metadata"].get("cellView") == "form" and "".join(cell["source"]).startswith("#@title ")
 
 
 def test_setup_cell_goes_on_without_network_or_git(tmp_path):
@@ -26,8 +34,8 @@ def test_setup_cell_goes_on_without_network_or_git(tmp_path):
 
 def test_setup_cell_fetches_verified_files_and_rejects_a_bad_hash(tmp_path):
     """Without git, it fetches the manifest and then each file; a file whose hash differs is not kept."""
-    files = {"assets/manifest.json": json.dumps({"gpu-absorbing.pt": __import__("hashlib").sha256(b"ok").hexdigest(),
-                                                 "results.json": "0" * 64}).encode(),
+    files = {"assets/manifest.json": json.dumps({"assets/gpu-absorbing.pt": __import__("hashlib").sha256(b"ok").hexdigest(),
+                                                 "assets/results.json": "0" * 64}).encode(),
              "assets/gpu-absorbing.pt": b"ok", "assets/results.json": b"tampered"}
     code = ("import io, sys, types, urllib.request\n"
             "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
