@@ -233,7 +233,7 @@ def stage_samplers(args):
     steps, batches = M["sampler_steps"], M["sampler_batches"]
     res = measure.measure_samplers(measure.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"], batches,
                               nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev))
-    res.update(model=str(path), device=nb.torch.cuda.get_device_name() if dev.type == "cuda" else "cpu")
+    res.update(model=str(path))                      # measure_samplers names the device
     print(measure.samplers_table({"samplers": res}))
     put(work, "samplers", res)
 

@@ -105,10 +105,10 @@ def quoted(rows):
     return max(below, key=lambda r: r["steps"])
 
 
-def runs_shown(quality):
-    """The sweep's runs, less the absorbing Euler run: for the absorbing graph Euler and Tweedie are the same
-    sampler (Part 8), so its samples are the Tweedie ones."""
-    return {k: v for k, v in quality["runs"].items() if k != "absorbing/euler"}
+def runs_shown(runs):
+    """The runs of a measurement, less the absorbing Euler run: for the absorbing graph Euler and Tweedie are the
+    same sampler (Part 8), so its samples are the Tweedie ones."""
+    return {k: v for k, v in runs.items() if k != "absorbing/euler"}
 
 
 # ------------------------------------------------------------------------------------------- Part 9: the bound
@@ -158,7 +158,7 @@ def plot_quality(quality):
              ("unigram_bits", "unigram entropy (bits) ≈ data"), ("repeated_words", "repeated words (share) ↓")]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, (key, label) in zip(axes, shown):
-        for run, rows in runs_shown(quality).items():
+        for run, rows in runs_shown(quality["runs"]).items():
             ax.plot([r["steps"] for r in rows], [r[key] for r in rows], "o-", label=run)
         ax.axhline(quality["ar_samples"][key], color="k", ls="--", label="AR samples (T=1)")
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
@@ -214,7 +214,7 @@ def quality_lines(quality):
     "The sweep at the quoted step count, against AR samples and validation text."
     lines = [f"{'validation text':>20}: {fmt(quality['validation'])}",
              f"{'AR samples (T=1)':>20}: {fmt(quality['ar_samples'])}"]
-    for key, rows in runs_shown(quality).items():
+    for key, rows in runs_shown(quality["runs"]).items():
         r = quoted(rows)
         lines.append(f"{key + ' ' + str(r['steps']):>20}: {fmt(r)}")
     return lines
@@ -227,7 +227,7 @@ def results_table(res):
                        f"{r['judge_nll']:.3f}")
     lines = ["| model | val bits/char | real words | repeated words | unigram entropy (bits) | judge NLL (nats/char) |",
              "|---|---|---|---|---|---|"]
-    for key, rows in runs_shown(q).items():
+    for key, rows in runs_shown(q["runs"]).items():
         name, method = key.split("/")
         r = quoted(rows)
         lines.append(f"| {name} diffusion, {method} {r['steps']} steps | ≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | "
@@ -277,10 +277,9 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
 def infill_lines(res):
     lines = [f"{res['passages']} passages, a hole of {res['hole']} characters, {res['steps']} steps; the original "
              f"passages: {res['original_nats_per_char']:.3f} nats/char under the AR judge"]
-    for key, r in res["runs"].items():
-        if key != "absorbing/euler":                  # the same sampler as absorbing/tweedie (Part 8)
-            lines.append(f"{key:>22}: the fill costs {r['extra_nats_per_hole_char']:+.3f} ± {r['se']:.3f} nats "
-                         f"per hole character")
+    for key, r in runs_shown(res["runs"]).items():
+        lines.append(f"{key:>22}: the fill costs {r['extra_nats_per_hole_char']:+.3f} ± {r['se']:.3f} nats "
+                     f"per hole character")
     return lines
 
 

@@ -9,7 +9,6 @@ measurement, which the GPU run left out, is measured on this machine; the entry 
 """
 import argparse
 import json
-import platform
 
 import torch
 
@@ -34,7 +33,7 @@ def main():
         models[g], blobs[g] = nb.load_checkpoint(str(ROOT / "assets" / f"gpu-{g}.pt"), None, vocab, dev)
     ar = models["autoregressive"]
     log = json.loads((ROOT / "assets" / "gpu-training-log.json").read_text())
-    here = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    here = measure.here(dev)
     m = blobs["absorbing"]["metrics"]
     trained_on = m["device"]
     res = {"preset": "gpu", "device": trained_on, "trained_on": trained_on, "torch": m["torch"],
