@@ -27,31 +27,20 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import measure  # noqa: E402
 import nanogpt  # noqa: E402
 from notebook import ROOT, load_data, load_notebook, load_notebook_exports  # noqa: E402
 
 SPEC_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
 
 
-def device_name(dev):
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-
-
-def sync(dev):
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def matmul_peak(dev, dtype, n):
     "FLOP/s of an n×n×n matrix product in `dtype` (the best of a few)."
     a, b = (torch.randn(n, n, device=dev, dtype=dtype) for _ in range(2))
-    best = float("inf")
-    for _ in range(5):
-        sync(dev); t0 = time.perf_counter()
+    def ten():
         for _ in range(10):
             a @ b
-        sync(dev); best = min(best, (time.perf_counter() - t0) / 10)
-    return 2 * n ** 3 / best
+    return 2 * n ** 3 / min(measure.wall_time(ten, dev) / 10 for _ in range(5))
 
 
 def quiet(bar):
@@ -61,10 +50,12 @@ def quiet(bar):
     return Quiet
 
 
-def ours(nb, model, train_data, val_data, tc):
-    "Run the notebook's `train` for `steps` steps (no evaluation but the final one)."
+def ours(train, config, model, train_data, val_data, tc):
+    "Run a trainer (scale.train_at_scale; a baseline revision's own `train`) for `steps` steps (one evaluation)."
     def run(steps):
-        nb.train(model, train_data, val_data, nb.TrainConfig(**dict(nb.asdict(tc), max_iters=steps)), desc=None)
+        fields = config.__dataclass_fields__
+        train(model, train_data, val_data, config(**{k: v for k, v in dict(vars(tc), max_iters=steps).items()
+                                                     if k in fields}), desc=None)
     return run
 
 
@@ -75,7 +66,8 @@ def nanogpt_steps(nb, ref, train_data, tc, dev, workdir):
     train_data.numpy().astype(np.uint16).tofile(path)
     net = torch.compile(ref) if tc.compile else ref
     def run(steps):
-        params, opt = nb.configure_optimizer(ref, tc)
+        params = [p for p in ref.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(nb.param_groups(ref, tc), lr=tc.lr, betas=(0.9, tc.beta2), fused=True)
         scaler = torch.amp.GradScaler("cuda", enabled=nb.amp_dtype(dev) == torch.float16)
         ref.train()
         for it in range(steps):
@@ -105,12 +97,13 @@ def main():
     args = ap.parse_args()
     cuda = torch.cuda.is_available()
     nb = load_notebook(args.preset or ("gpu" if cuda else "cpu"))
+    import scale
     nb.tqdm = quiet(nb.tqdm)                                         # no progress bars inside the timings
     dev, P = nb.pick_device(), nb.P
     rounds = args.rounds or (3 if cuda else 5)
     n1, n2 = args.steps or ((10, 60) if cuda else (2, 8))
     _, vocab, train_data, val_data = load_data(nb)
-    tc = nb.TrainConfig(batch_size=args.batch_size or P["batch_size"], eval_interval=10 ** 9, eval_batches=1,
+    tc = scale.ScaleConfig(batch_size=args.batch_size or P["batch_size"], eval_interval=10 ** 9, eval_batches=1,
                         warmup_iters=10, compile=cuda if args.compile is None else args.compile, lr=P["lr"])
     T, names = P["block_size"], args.models.split(",")
     workdir = tempfile.mkdtemp()
@@ -123,25 +116,24 @@ def main():
             runners[name] = nanogpt_steps(nb, model, train_data, tc, dev, workdir)
         else:
             model = nb.DiffusionGPT(nb.build_config(P, len(vocab), name)).to(dev)
-            runners[name] = ours(nb, model, train_data, val_data, tc)
+            runners[name] = ours(scale.train_at_scale, scale.ScaleConfig, model, train_data, val_data, tc)
         sizes[name] = sum(p.numel() for p in model.parameters())
-    if args.baseline:                                # the same models and `train`, from the notebook at that revision
+    if args.baseline:              # the same models and `train`, from the notebook at a revision before scripts/scale.py
         path = pathlib.Path(workdir) / "baseline.ipynb"
         path.write_bytes(subprocess.run(["git", "show", f"{args.baseline}:annotated_diffusion.ipynb"], cwd=ROOT,
                                         check=True, capture_output=True).stdout)
         base = load_notebook_exports(path, "annotated_diffusion_baseline")
         base.tqdm = quiet(base.tqdm)
-        base_tc = base.TrainConfig(**{k: v for k, v in nb.asdict(tc).items() if k in base.TrainConfig.__dataclass_fields__})
         for name in [n for n in names if n != "nanogpt"]:
             nb.seed_everything(0)
             model = base.DiffusionGPT(base.build_config(P, len(vocab), name)).to(dev)
-            runners[f"{name}@{args.baseline}"] = ours(base, model, train_data, val_data, base_tc)
+            runners[f"{name}@{args.baseline}"] = ours(base.train, base.TrainConfig, model, train_data, val_data, tc)
             sizes[f"{name}@{args.baseline}"] = sizes[name]
         names = names + [n for n in runners if "@" in n]
     dtype = nb.amp_dtype(dev) or torch.float32
     peak = matmul_peak(dev, dtype, 4096 if cuda else 1024)
-    spec = next((v for k, v in SPEC_BF16.items() if k in device_name(dev)), None) if cuda else None
-    entry = dict(device=device_name(dev), torch=torch.__version__, threads=torch.get_num_threads(),
+    spec = next((v for k, v in SPEC_BF16.items() if k in measure.here(dev)), None) if cuda else None
+    entry = dict(device=measure.here(dev), torch=torch.__version__, threads=torch.get_num_threads(),
                  preset=nb.preset, batch_size=tc.batch_size, block_size=T, dtype=str(dtype).split(".")[-1],
                  compile=tc.compile, rounds=rounds, steps=[n1, n2], matmul_flops=peak, spec_bf16_flops=spec,
                  date=time.strftime("%Y-%m-%d"), baseline=args.baseline, models={})
@@ -150,10 +142,7 @@ def main():
         for name in names:
             if r == 0:                                               # warm-up: compile, and recompile for
                 runners[name](n1); runners[name](n2)                 # whatever changes on the second call
-            took = []
-            for n in (n1, n2):
-                sync(dev); t0 = time.perf_counter(); runners[name](n); sync(dev)
-                took.append(time.perf_counter() - t0)
+            took = [measure.wall_time(lambda: runners[name](n), dev) for n in (n1, n2)]
             per_step[name].append((took[1] - took[0]) / (n2 - n1))
             record(entry, name, per_step[name], sizes[name], P, tc.batch_size * T, peak, spec)
             save(nb, args.out, entry)

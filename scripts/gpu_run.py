@@ -60,7 +60,9 @@ def parse(argv=None):
 
 
 def notebook(args):
+    global scale
     nb = load_notebook("smoke" if args.tiny else "gpu")
+    import scale                                    # (after the notebook: it builds on the notebook's definitions)
     return nb, nb.pick_device()
 
 
@@ -72,7 +74,7 @@ def put(work, name, value):
 def stage_env(args):
     import torch
     info = dict(torch=torch.__version__, cuda=torch.version.cuda, python=sys.version.split()[0],
-                device=torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                device=measure.here("cuda" if torch.cuda.is_available() else "cpu"),
                 capability=torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
     smi = shutil.which("nvidia-smi")
     info["nvidia_smi"] = subprocess.run([smi], capture_output=True, text=True).stdout if smi else None
@@ -99,9 +101,9 @@ def stage_fp16(args):
         nb.amp_dtype = lambda device: torch.float16 if torch.device(device).type == "cuda" else None
     _, vocab, train_data, val_data = load_data(nb)
     model = nb.DiffusionGPT(nb.build_config(nb.P, len(vocab), "absorbing")).to(dev)
-    tc = nb.TrainConfig(max_iters=60, batch_size=8, lr=1e-3, warmup_iters=5, eval_interval=20, eval_batches=2,
+    tc = scale.ScaleConfig(max_iters=60, batch_size=8, lr=1e-3, warmup_iters=5, eval_interval=20, eval_batches=2,
                         compile=False)
-    ema, h = nb.train(model, train_data, val_data, tc, desc="fp16 smoke")
+    ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc="fp16 smoke")
     finite = all(math.isfinite(x) for x in h["train_loss"] + h["val_bpc"])
     res = dict(dtype="float16" if dev.type == "cuda" else "none (CPU)", finite=finite, val_bpc=h["val_bpc"],
                first_loss=h["train_loss"][0], last_loss=h["train_loss"][-1])
@@ -125,7 +127,7 @@ def fit(nb, model, train_data, val_data, tc, seconds, dev, probe_counts=False):
     sys.path.insert(0, str(ROOT / "scripts"))
     from train import measure_rate
     t0 = time.time()
-    tc.compile = nb.use_compile(tc, dev)               # decided for the preset's length, before max_iters shrinks
+    tc.compile = scale.use_compile(tc, dev)               # decided for the preset's length, before max_iters shrinks
     rate = measure_rate(nb, model, train_data, val_data, tc, 20, dev)
     tc.max_seconds = seconds - (time.time() - t0 if probe_counts else 0)
     tc.max_iters = max(10, int(rate * tc.max_seconds * 0.9))
@@ -152,11 +154,11 @@ def stage_sweep(args):
     for b, how in runs:
         nb.seed_everything(nb.seed)
         model = copy.deepcopy(start) if how == "warm" else nb.DiffusionGPT(cfg).to(dev)
-        tc = nb.TrainConfig(batch_size=b, lr=nb.P["lr"] * math.sqrt(b / B0), warmup_iters=nb.P["warmup_iters"],
+        tc = scale.ScaleConfig(batch_size=b, lr=nb.P["lr"] * math.sqrt(b / B0), warmup_iters=nb.P["warmup_iters"],
                             eval_batches=nb.P["eval_batches"], seed=nb.seed)
         try:
             rate = fit(nb, model, train_data, val_data, tc, each * 0.8, dev)
-            ema, h = nb.train(model, train_data, val_data, tc, desc=f"batch {b} ({how})")
+            ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc=f"batch {b} ({how})")
         except torch.cuda.OutOfMemoryError as e:
             res.append(dict(batch_size=b, start=how, error=repr(e)[:200])); torch.cuda.empty_cache(); continue
         with nb.autocast_for(dev):          # the same windows for every run
@@ -189,13 +191,13 @@ def stage_train(args):
         print(f"no warm start ({e}): from scratch")
         model = nb.DiffusionGPT(cfg).to(dev)
     nb.seed_everything(nb.seed)
-    tc = nb.TrainConfig(batch_size=best["batch_size"], lr=best["lr"], warmup_iters=nb.P["warmup_iters"],
+    tc = scale.ScaleConfig(batch_size=best["batch_size"], lr=best["lr"], warmup_iters=nb.P["warmup_iters"],
                         eval_batches=nb.P["eval_batches"], seed=nb.seed)
     reserve = 30 if not args.tiny else 8                  # seconds kept for the bound and the samples
     t0 = time.time()
     rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - reserve, dev, probe_counts=True)
     tc.eval_interval = max(1, tc.max_iters // 8)
-    ema, h = nb.train(model, train_data, val_data, tc, desc="training absorbing")
+    ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc="training absorbing")
     from train import run_metrics
     metrics = run_metrics(h, tc, cfg, dev, nb.preset, init_from=str(init), probe_steps_per_s=rate)
     nb.save_checkpoint(str(work / "absorbing.pt"), ema, vocab, h["best_step"], metrics)

@@ -24,10 +24,10 @@ import torch
 SIZES = {
     "smoke": dict(eval_passes=2, eval_windows=64, quality_samples=2, quality_steps=[4, 64], infill_passages=4,
                   infill_hole=8, sampler_steps=[4, 16], sampler_batches=[1, 2], page_chars=512, page_keep=128,
-                  pages=1, knob_samples=2),
+                  pages=1, knob_samples=2, sample_length=64),
     "cpu": dict(eval_passes=16, eval_windows=None, quality_samples=16, quality_steps=[8, 16, 32, 64, 128, 256],
                 infill_passages=48, infill_hole=32, sampler_steps=[64, 128, 256, 1024], sampler_batches=[1, 32],
-                page_chars=2048, page_keep=128, pages=4, knob_samples=32),
+                page_chars=2048, page_keep=128, pages=4, knob_samples=32, sample_length=None),
 }
 SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, infill_passages=200)
 # The sampler knobs of Part 11.5 ({} is the exact sampler).
@@ -52,6 +52,123 @@ def here(device):
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+# --------------------------------------------------------------------------------- figures of Parts 2 to 10
+# The pictures that follow each component of the lesson; the notebook shows them and saves them under assets/.
+def plot_rate_matrices(graphs, levels=(0.1, 1.0, 4.0)):
+    "Q and exp(σ̄Q) for each graph (a small vocabulary), row x to column y, with the values written in."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(graphs), 1 + len(levels), figsize=(10, 2.5 * len(graphs)))
+    for row, G in zip(axes, graphs):
+        mask = getattr(G, "mask", None)
+        names = ["M" if i == mask else "abcdefgh"[i] for i in range(G.dim)]
+        Q = G.rate_matrix()
+        mats = [(Q, "Q")] + [(torch.linalg.matrix_exp(s * Q), f"exp({s}·Q)") for s in levels]
+        for ax, (m, title) in zip(row, mats):
+            ax.imshow(m, cmap="RdBu", vmin=-1, vmax=1)
+            ax.set(title=f"{type(G).__name__[:-5].lower()}: {title}", xticks=range(G.dim), yticks=range(G.dim),
+                   xticklabels=names, yticklabels=names)
+            for (a, b), v in zip(((a, b) for a in range(G.dim) for b in range(G.dim)), m.flatten().tolist()):
+                ax.text(b, a, f"{v + 0.0:.2f}", ha="center", va="center", fontsize=6,      # (+ 0.0: no "-0.00")
+                        color="white" if abs(v) > 0.6 else "black")
+        row[0].set_ylabel("from x")
+    axes[-1][0].set_xlabel("to y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_schedules(n_tokens):
+    "Total noise of both schedules (log axis), and the share of characters each graph-and-schedule pair changes."
+    import matplotlib.pyplot as plt
+    from annotated_diffusion import GeometricNoise, LogLinearNoise
+    t = torch.linspace(0.005, 1, 200, dtype=torch.float64)      # (the log-linear σ̄(0) = 0 is off a log axis)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for sched, label, graph, changed in (
+            (LogLinearNoise(), "log-linear", "absorbing", lambda sb: 1 - torch.exp(-sb)),
+            (GeometricNoise(), "geometric", "uniform", lambda sb: (1 - torch.exp(-sb)) * (n_tokens - 1) / n_tokens)):
+        sb = sched.total_noise(t)
+        axes[0].plot(t, sb, label=label)
+        axes[1].plot(t, changed(sb), label=f"{graph} graph, {label} schedule")
+    axes[0].set(xlabel="t", ylabel="total noise σ̄(t)", yscale="log", title="total noise")
+    axes[1].set(xlabel="t", ylabel="fraction of characters changed", title="corruption (the pairs used here)")
+    axes[0].legend(); axes[1].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_masks(panels):
+    "Side-by-side 0/1 matrices: panels is a list of (matrix (T, T), title)."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.4))
+    for ax, (m, title) in zip(axes, panels):
+        ax.imshow(m, cmap="Blues", vmin=0, vmax=1.3)
+        ax.set(title=title, xlabel="changed position j", ylabel="output position i", xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves, ylabel, title, hline=None, hline_label=None, figsize=(6, 3), **axis):
+    "Lines (label -> (x, y, style)) on one axis, with an optional horizontal reference line."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=figsize)
+    for label, (x, y, style) in curves.items():
+        ax.plot(x, y, style, label=label, alpha=0.5 if style == "-" and len(curves) > 1 else 1.0)
+    if hline is not None:
+        ax.axhline(hline, color="gray", ls=":", label=hline_label)
+    ax.set(ylabel=ylabel, title=title, **axis)
+    if len(curves) > 1 or hline is not None:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bits_per_char(bpc, unigram_bits, title):
+    "The three models' bits per character with their standard errors, labelled above the error bars."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    names = list(bpc)
+    top = [bpc[k]["bpc"] + bpc[k]["se"] for k in names]
+    ax.bar(names, [bpc[k]["bpc"] for k in names], yerr=[bpc[k]["se"] for k in names], color=["C0", "C1", "C2"])
+    ax.axhline(unigram_bits, color="gray", ls=":", label="unigram entropy")
+    for i, k in enumerate(names):
+        ax.text(i, top[i] + 0.05, f"{bpc[k]['bpc']:.3f}", ha="center")
+    ax.set(ylabel="bits per character (lower is better)", title=title, ylim=(0, 1.2 * max(top)))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_infill_cost(extra, hole, width=9):
+    "The judge's extra nats per character over the original, along the passage (a moving average), hole shaded."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 3))
+    kernel = torch.ones(1, 1, width) / width
+    for label, e in extra.items():
+        ax.plot(torch.nn.functional.conv1d(e.double()[None, None], kernel.double(), padding="same")[0, 0], label=label)
+    ax.axvspan(hole.start, hole.stop, color="gray", alpha=0.2, label="the hole")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="position in the passage", ylabel=f"extra nats per character\n({width}-character average)",
+           title="the judge's extra cost over the original: prefix | hole | suffix")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def position_ablation(stored_path, out_path, rerun, train_fn):
+    """Part 7's rotary-vs-learned curves: read from stored_path unless `rerun` (or it is missing); otherwise
+    train_fn(pos_emb) -> history for "learned" and "rotary", saved to out_path."""
+    from annotated_diffusion import atomic_write
+    if not rerun and os.path.exists(stored_path):
+        ablation = json.load(open(stored_path))
+        print(f"read from {stored_path} (the cpu preset, {ablation['rotary']['step'][-1]} steps); "
+              f"recomputing reruns it here")
+        return ablation
+    ablation = {pe: {k: h[k] for k in ("val_step", "val_bpc")} for pe, h in
+                ((pe, train_fn(pe)) for pe in ("learned", "rotary"))}
+    ablation = {pe: {"step": r["val_step"], "val_bpc": r["val_bpc"]} for pe, r in ablation.items()}
+    atomic_write(out_path, lambda f: f.write(json.dumps(ablation)), mode="w")
+    return ablation
 
 
 # ---------------------------------------------------------------------------------------------- results.json
@@ -105,12 +222,6 @@ def quoted(rows):
     return max(below, key=lambda r: r["steps"])
 
 
-def runs_shown(runs):
-    """The runs of a measurement, less the absorbing Euler run: for the absorbing graph Euler and Tweedie are the
-    same sampler (Part 8), so its samples are the Tweedie ones."""
-    return {k: v for k, v in runs.items() if k != "absorbing/euler"}
-
-
 # ------------------------------------------------------------------------------------------- Part 9: the bound
 def bound_section(models, val_windows, passes, seed, device):
     "Bits per character of each model on every validation window: the bound for diffusion, the exact NLL for AR."
@@ -158,7 +269,7 @@ def plot_quality(quality):
              ("unigram_bits", "unigram entropy (bits) ≈ data"), ("repeated_words", "repeated words (share) ↓")]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, (key, label) in zip(axes, shown):
-        for run, rows in runs_shown(quality["runs"]).items():
+        for run, rows in quality["runs"].items():
             ax.plot([r["steps"] for r in rows], [r[key] for r in rows], "o-", label=run)
         ax.axhline(quality["ar_samples"][key], color="k", ls="--", label="AR samples (T=1)")
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
@@ -190,7 +301,8 @@ def plot_training(curve, quality):
 def quality_sweep(models, judge, vocab, lexicon, val_windows, steps_list, n_samples, seed, device):
     """Sample quality at every step count: the absorbing model (Tweedie, which is its Euler too), the uniform one
     with both samplers; the AR model's samples and real validation text as references."""
-    from annotated_diffusion import graph_and_noise, make_denoiser, sample, sample_quality, generate_ar, tqdm
+    from annotated_diffusion import graph_and_noise, make_denoiser, sample, sample_quality, tqdm
+    from scale import generate_ar_cached
     gen, L = torch.Generator(device=device), judge.cfg.block_size
     quality = {"steps": list(steps_list), "samples": n_samples, "drawn_on": here(device), "runs": {}}
     for name, methods in (("absorbing", ("tweedie",)), ("uniform", ("tweedie", "euler"))):
@@ -204,7 +316,8 @@ def quality_sweep(models, judge, vocab, lexicon, val_windows, steps_list, n_samp
                 rows.append(dict(steps=steps, **sample_quality(x, vocab, judge, lexicon)))
             quality["runs"][f"{name}/{method}"] = rows
     gen.manual_seed(seed)
-    quality["ar_samples"] = sample_quality(generate_ar(judge, n_samples, L, generator=gen), vocab, judge, lexicon)
+    quality["ar_samples"] = sample_quality(generate_ar_cached(judge, n_samples, L, generator=gen), vocab, judge,
+                                           lexicon)
     pick = torch.randperm(len(val_windows), generator=torch.Generator().manual_seed(seed))[:n_samples]
     quality["validation"] = sample_quality(val_windows[pick].to(device), vocab, judge, lexicon)
     return quality
@@ -214,7 +327,7 @@ def quality_lines(quality):
     "The sweep at the quoted step count, against AR samples and validation text."
     lines = [f"{'validation text':>20}: {fmt(quality['validation'])}",
              f"{'AR samples (T=1)':>20}: {fmt(quality['ar_samples'])}"]
-    for key, rows in runs_shown(quality["runs"]).items():
+    for key, rows in quality["runs"].items():
         r = quoted(rows)
         lines.append(f"{key + ' ' + str(r['steps']):>20}: {fmt(r)}")
     return lines
@@ -227,7 +340,7 @@ def results_table(res):
                        f"{r['judge_nll']:.3f}")
     lines = ["| model | val bits/char | real words | repeated words | unigram entropy (bits) | judge NLL (nats/char) |",
              "|---|---|---|---|---|---|"]
-    for key, rows in runs_shown(q["runs"]).items():
+    for key, rows in q["runs"].items():
         name, method = key.split("/")
         r = quoted(rows)
         lines.append(f"| {name} diffusion, {method} {r['steps']} steps | ≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | "
@@ -238,13 +351,11 @@ def results_table(res):
 
 
 # ------------------------------------------------------------------------------------------ Part 10: infilling
-INFILL_RUNS = ("absorbing/tweedie", "uniform/tweedie", "uniform/euler", "autoregressive/prefix")
-
-
-def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device, runs=INFILL_RUNS):
-    """Blank the middle `hole_len` characters of `n_pass` passages and refill them (each diffusion model, and the
-    AR model, which can only continue the prefix); the judge reads the whole passage. `runs`: which of INFILL_RUNS."""
-    from annotated_diffusion import ar_nll, generate_ar, graph_and_noise, make_denoiser, sample
+def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device):
+    """Blank the middle `hole_len` characters of `n_pass` passages and refill them (the absorbing model, the uniform
+    one with both samplers, and the AR model, which can only continue the prefix); the judge reads the whole passage."""
+    from annotated_diffusion import ar_nll, graph_and_noise, make_denoiser, sample, sample_given
+    from scale import generate_ar_cached
     L = windows.shape[1]
     idx = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))[:n_pass]
     orig = windows[idx].to(device)                                                # (n, L)
@@ -255,16 +366,15 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
            "original_nats_per_char": orig_nll.sum().item() / orig.numel(), "runs": {}}
     gen = torch.Generator(device=device)
     fills = {}
-    for name, method in (k.split("/") for k in runs if not k.startswith("autoregressive")):
+    for name, method in (("absorbing", "tweedie"), ("uniform", "tweedie"), ("uniform", "euler")):
         gr, nz = graph_and_noise(models[name].cfg)
         gen.manual_seed(seed)
-        fills[f"{name}/{method}"] = sample(make_denoiser(models[name], gr), gr, nz, n_pass, L, steps, method,
-                                           fixed=fixed, device=device, generator=gen, desc=f"infill {name} {method}")
-    if "autoregressive/prefix" in runs:
-        gen.manual_seed(seed)
-        cont = torch.cat([generate_ar(judge, 1, hole_len, prompt=row[:a], generator=gen, progress=False)
-                          for row in orig])                                       # (n, hole) from the prefix alone
-        fills["autoregressive/prefix"] = torch.cat([orig[:, :a], cont, orig[:, a + hole_len:]], dim=1)
+        fills[f"{name}/{method}"] = sample_given(sample, make_denoiser(models[name], gr), gr, nz, fixed, n_pass, steps,
+                                                 method, device=device, generator=gen, desc=f"infill {name} {method}")
+    gen.manual_seed(seed)
+    cont = torch.cat([generate_ar_cached(judge, 1, hole_len, prompt=row[:a], generator=gen, progress=False)
+                      for row in orig])                                           # (n, hole) from the prefix alone
+    fills["autoregressive/prefix"] = torch.cat([orig[:, :a], cont, orig[:, a + hole_len:]], dim=1)
     for key, x in fills.items():
         assert (x[:, :a] == orig[:, :a]).all() and (x[:, a + hole_len:] == orig[:, a + hole_len:]).all()
         nll = ar_nll(judge, x)
@@ -277,28 +387,32 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
 def infill_lines(res):
     lines = [f"{res['passages']} passages, a hole of {res['hole']} characters, {res['steps']} steps; the original "
              f"passages: {res['original_nats_per_char']:.3f} nats/char under the AR judge"]
-    for key, r in runs_shown(res["runs"]).items():
+    for key, r in res["runs"].items():
         lines.append(f"{key:>22}: the fill costs {r['extra_nats_per_hole_char']:+.3f} ± {r['se']:.3f} nats "
                      f"per hole character")
     return lines
 
 
 # ------------------------------------------------------------------------------ Part 11.3: every sampler, timed
-def wall_time(fn, device, repeats=1):
-    "Seconds per call of fn() (best of `repeats`), synchronising the GPU."
-    best = math.inf
-    for _ in range(repeats):
-        if torch.device(device).type == "cuda": torch.cuda.synchronize()
-        t0 = time.perf_counter(); fn()
-        if torch.device(device).type == "cuda": torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def synchronize(device):
+    "Wait for the device's queued work (a no-op on the CPU): the one place that knows how to synchronise."
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def wall_time(fn, device):
+    "Seconds of one call of fn(), synchronising the device before and after."
+    synchronize(device)
+    t0 = time.perf_counter(); fn()
+    synchronize(device)
+    return time.perf_counter() - t0
 
 
 def sampler_zoo(model, ar, steps_list):
     "name -> fn(n, L, generator) -> ids (n, L): Tweedie with and without the cache, first hitting, AR."
-    from annotated_diffusion import cached_denoiser, first_hitting_sample, generate_ar, graph_and_noise, \
-        make_denoiser, sample
+    from annotated_diffusion import cached_denoiser, first_hitting_sample, graph_and_noise, make_denoiser, sample
+    from scale import generate_ar_cached
     gr, nz = graph_and_noise(model.cfg)
     dev = next(model.parameters()).device
     zoo = {}
@@ -309,7 +423,7 @@ def sampler_zoo(model, ar, steps_list):
                                                                    device=dev, generator=g, progress=False)
     zoo["first hitting"] = lambda n, L, g: first_hitting_sample(make_denoiser(model, gr), gr, nz, n, L, device=dev,
                                                                 generator=g, progress=False)
-    zoo["autoregressive"] = lambda n, L, g: generate_ar(ar, n, L, generator=g, progress=False)
+    zoo["autoregressive"] = lambda n, L, g: generate_ar_cached(ar, n, L, generator=g, progress=False)
     return zoo
 
 
@@ -412,13 +526,14 @@ def pages_lines(pages):
 # ----------------------------------------------------------------------------------------- Part 11.5: the knobs
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
     "Quality of first-hitting samples under each setting, a dict of the knobs (temperature, top_p, order)."
-    from annotated_diffusion import first_hitting_sample, graph_and_noise, make_denoiser, sample_quality, tqdm
+    from annotated_diffusion import first_hitting_sample, graph_and_noise, make_denoiser, sample_quality, sharpened, tqdm
     gr, nz = graph_and_noise(model.cfg)
     rows = []
     for knobs in tqdm(settings, desc="knobs"):
         g = torch.Generator(device=device).manual_seed(seed)
-        x = first_hitting_sample(make_denoiser(model, gr), gr, nz, n_samples, L, device=device, generator=g,
-                                 progress=False, **knobs)
+        den = sharpened(make_denoiser(model, gr), gr, knobs.get("temperature", 1.0), knobs.get("top_p", 1.0))
+        x = first_hitting_sample(den, gr, nz, n_samples, L, order=knobs.get("order", "random"), device=device,
+                                 generator=g, progress=False)
         rows.append(dict(knobs=knobs, **sample_quality(x, vocab, judge, lexicon)))
     return {"samples": n_samples, "device": here(device), "rows": rows}
 
@@ -445,7 +560,8 @@ def corrector_settings(S):
 
 def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
     "Quality, network calls and seconds of each setting of corrector_settings(S), n samples per graph."
-    from annotated_diffusion import cached_denoiser, graph_and_noise, make_denoiser, sample, sample_quality, tqdm
+    from annotated_diffusion import (cached_denoiser, graph_and_noise, make_denoiser, sample, sample_quality,
+                                     sample_with_correctors, tqdm)
     rows = []
     for graph_name in ("absorbing", "uniform"):
         model = models[graph_name]
@@ -459,7 +575,8 @@ def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
                 return base(x, sigma)
             g = torch.Generator(device=device).manual_seed(seed)
             t0 = time.time()
-            x = sample(counted, gr, nz, n, L, device=device, generator=g, progress=False, **kw)
+            x = (sample_with_correctors if "corrector_steps" in kw else sample)(counted, gr, nz, n, L, device=device,
+                                                                                 generator=g, progress=False, **kw)
             q = sample_quality(x, vocab, judge, lexicon)
             rows.append(dict(graph=graph_name, setting=label, calls=calls[0], seconds=time.time() - t0,
                              rows_per_sample=cache.get("rows", calls[0] * n) / n,     # (the cache skips some)
@@ -499,13 +616,15 @@ def plot_samplers(samplers, quality):
                        for n, by in samplers["seconds"].items() if member(n) and (t := by[str(b)]) is not None]
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color,
                         mfc=color if b == samplers["batches"][0] else "none", label=f"{group}, batch {b}")
-                for x_, y_, steps in pts:
+                for k, (x_, y_, steps) in enumerate(pts if group == "Tweedie + cache" else ()):   # (the same, uncached)
                     ax.annotate(steps, (x_, y_), fontsize=7, color=color, textcoords="offset points",
-                                xytext=(0, 6 if "cache" in group else -11), ha="center")
+                                xytext=(0, 6 if k % 2 == 0 else -11), ha="center")        # above, below, above...
         ax.axhline(quality["validation"][key], color="gray", ls=":", lw=1, label="validation text")
         ax.set(xscale="log", xlabel=f"seconds for {samplers['length']} characters ({samplers['device']})", title=label)
-    axes[1].legend(fontsize=7, ncol=2, loc="center right")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=5, loc="lower center", title="numbers: Tweedie steps",
+               title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     return fig
 
 
@@ -532,8 +651,9 @@ def plot_knobs(knobs, quality, data_bits):
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")]):
         for r in knobs["rows"]:
             ax.scatter(r["unigram_bits"], r[key], color=colour(r["knobs"]))
+            left = "top_p" in r["knobs"]                       # top-p labels on the left, the rest on the right
             ax.annotate(knob_label(r["knobs"]).replace("temperature", "T"), (r["unigram_bits"], r[key]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+                        xytext=(-4 if left else 4, 3), textcoords="offset points", ha="right" if left else "left")
         for ref, style in (("validation", dict(color="gray", marker="*")), ("ar_samples", dict(color="C2", marker="^"))):
             ax.scatter(quality[ref]["unigram_bits"], quality[ref][key], s=80, label=ref.replace("_", " "), **style)
         ax.axvline(data_bits, color="gray", ls=":", lw=1, label="unigram entropy of the data")

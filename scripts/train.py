@@ -1,4 +1,4 @@
-"""Train one of the notebook's models with the notebook's own `train`: on one device, or on several with
+"""Train one of the notebook's models with the notebook's recipe at scale (scripts/scale.py): on one device, or on several with
 PyTorch's DistributedDataParallel under torchrun; within a wall-clock budget; from scratch, from a
 checkpoint's weights (a warm start) or from a resumable state.
 
@@ -32,6 +32,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from notebook import load_data, load_notebook  # noqa: E402
+import measure  # noqa: E402
 
 KNOBS = ("max_iters", "batch_size", "lr", "warmup_iters", "eval_interval", "eval_batches")
 
@@ -50,8 +51,6 @@ def parse(argv=None):
     ap.add_argument("--resume-every", type=float, default=120.0, help="seconds between two resumable states")
     ap.add_argument("--probe-steps", type=int, default=30)
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--fail-at", type=int, help="(tests) the process of rank --fail-rank dies at this step")
-    ap.add_argument("--fail-rank", type=int, default=1)
     for k in KNOBS:
         ap.add_argument("--" + k.replace("_", "-"), type=type(1.0) if k == "lr" else int)
     return ap.parse_args(argv)
@@ -82,20 +81,19 @@ def agree(value, rank_device):
 
 def measure_rate(nb, model, train_data, val_data, tc, probe_steps, dev):
     "Training steps per second: time `probe_steps` steps on a copy, after a warm-up (which compiles)."
+    import scale
     quick = dict(nb.asdict(tc), eval_interval=10 ** 9, eval_batches=1, resume_path=None, max_seconds=None)
     probe = copy.deepcopy(model)
-    nb.train(probe, train_data, val_data, nb.TrainConfig(**dict(quick, max_iters=5)), desc="warm-up")
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    sync(); t0 = time.time()
-    nb.train(probe, train_data, val_data, nb.TrainConfig(**dict(quick, max_iters=probe_steps)), desc="probe")
-    sync()
-    return probe_steps / (time.time() - t0)
+    run = lambda steps, desc: scale.train_at_scale(probe, train_data, val_data,
+                                                   scale.ScaleConfig(**dict(quick, max_iters=steps)), desc=desc)
+    run(5, "warm-up")
+    return probe_steps / measure.wall_time(lambda: run(probe_steps, "probe"), dev)
 
 
 def run_metrics(history, tc, cfg, dev, preset, world=1, **extra):
     "What a checkpoint records of the run that made it: history, where, how long and how fast."
     return dict(history=history, train_seconds=history["seconds"], processes=world, preset=preset,
-                device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", torch=torch.__version__,
+                device=measure.here(dev), torch=torch.__version__,
                 max_iters=tc.max_iters, dropout=cfg.dropout, batch_size=tc.batch_size * world, lr=tc.lr,
                 chars_per_s=history["last_step"] * tc.batch_size * world * cfg.block_size / history["seconds"],
                 date=time.strftime("%Y-%m-%d"), **extra)
@@ -106,6 +104,7 @@ def main(argv=None):
     rank, world, dev = setup_distributed()
     with contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext():
         nb = load_notebook(args.preset)             # (its parameters cell prints: rank 0 only)
+    import scale                                    # (after the notebook: it builds on the notebook's definitions)
     dev = dev or nb.pick_device()
     out, name = pathlib.Path(args.out), args.name or args.graph
     if rank == 0:
@@ -124,12 +123,9 @@ def main(argv=None):
         say(f"warm start from {args.init_from}")
     else:
         model = nb.DiffusionGPT(cfg).to(dev)
-    tc = nb.TrainConfig(**{k: P[k] for k in KNOBS}, seed=seed, compile=args.compile,
+    tc = scale.ScaleConfig(**{k: P[k] for k in KNOBS}, seed=seed, compile=args.compile,
                         resume_path=str(out / f"{name}.state.pt"), resume_every=args.resume_every)
-    tc.compile = nb.use_compile(tc, dev)    # decided for the preset's length, before a budget sets max_iters
-    if args.fail_at is not None and rank == args.fail_rank:
-        lr_at = nb.lr_at
-        nb.lr_at = lambda it, tc: os._exit(3) if it == args.fail_at else lr_at(it, tc)
+    tc.compile = scale.use_compile(tc, dev)    # decided for the preset's length, before a budget sets max_iters
 
     plan_path, rate = out / f"{name}.plan.json", None
     t_start = time.time()
@@ -148,7 +144,7 @@ def main(argv=None):
         f"{tc.batch_size} × {cfg.block_size} characters on {world} × {dev}", flush=True)
 
     t0 = time.time()
-    ema, history = nb.train(model, train_data, val_data, tc, desc=f"training {name}")
+    ema, history = scale.train_at_scale(model, train_data, val_data, tc, desc=f"training {name}")
     seconds = time.time() - t0
     if rank == 0:
         metrics = run_metrics(history, tc, cfg, dev, args.preset, world, init_from=args.init_from,

@@ -18,3 +18,10 @@ def measure(nb):
     "The notebook's appendix module (scripts/measure.py), which calls the notebook's definitions."
     import measure
     return measure
+
+
+@pytest.fixture(scope="session")
+def scale(nb):
+    "The notebook's appendix on engineering (scripts/scale.py): the recipe at scale and the KV cache."
+    import scale
+    return scale

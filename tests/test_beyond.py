@@ -30,8 +30,9 @@ def test_cache_gives_the_same_samples_from_the_same_generator(nb, steps, with_fi
         fixed[:20] = 5
     runs, counter = [], {}
     for den in (nb.make_denoiser(m, gr), nb.cached_denoiser(m, gr, counter)):
-        runs.append(nb.sample(den, gr, nz, 6, 48, steps, fixed=fixed if with_fixed else None,
-                              generator=torch.Generator().manual_seed(7), progress=False))
+        g = torch.Generator().manual_seed(7)
+        runs.append(nb.sample_given(nb.sample, den, gr, nz, fixed, 6, steps, generator=g, progress=False)
+                    if with_fixed else nb.sample(den, gr, nz, 6, 48, steps, generator=g, progress=False))
     assert torch.equal(runs[0], runs[1])
     # a row goes through the network at most once per step, and at most once per change of that row (plus the first)
     assert counter["rows"] <= 6 * min(steps + 1, 48 - 20 * with_fixed + 1)
@@ -104,11 +105,17 @@ def test_first_hitting_is_random_order_autoregression(nb):
 
 
 def test_first_hitting_infills_exactly(nb):
+    """First hitting on the free positions (sample_given), with exact scores, draws the exact conditional law,
+    with one call per free position; every input the denoiser sees holds the fixed character."""
     G, fixed = nb.AbsorbingGraph(3), torch.tensor([-1, 2, -1])
-    p0 = p3_law(4)
-    x = nb.first_hitting_sample(nb.exact_denoiser(p0, G), G, nb.LogLinearNoise(), 40_000, 3, fixed=fixed,
-                                generator=torch.Generator().manual_seed(4), progress=False)
-    assert (x[:, 1] == 2).all()
+    p0, exact, seen = p3_law(4), nb.exact_denoiser(p3_law(4), G), []
+    def spy(x, sigma):
+        seen.append(x.clone())
+        return exact(x, sigma)
+    x = nb.sample_given(nb.first_hitting_sample, spy, G, nb.LogLinearNoise(), fixed, 40_000,
+                        generator=torch.Generator().manual_seed(4), progress=False)
+    assert x.shape == (40_000, 3) and (x[:, 1] == 2).all() and x.max() < G.mask
+    assert len(seen) == 2 and all(s.shape == (40_000, 3) and (s[:, 1] == 2).all() for s in seen)
     cond = p0[:, 2, :] / p0[:, 2, :].sum()
     assert nb.total_variation(x[:, [0, 2]], cond) < 0.015
 
@@ -141,14 +148,15 @@ def test_pages_longer_than_the_context(nb, graph):
 def test_page_windows_keep_their_context(nb, monkeypatch):
     """Each diffusion window after the first starts from the last `keep` characters written, as fixed ones."""
     m = tiny(nb, "absorbing")
-    seen, real = [], nb.first_hitting_sample
-    def spy(*args, fixed=None, **kw):
-        seen.append(fixed.clone())
-        return real(*args, fixed=fixed, **kw)
-    monkeypatch.setattr(nb, "first_hitting_sample", spy)
+    seen, real = [], nb.sample_given
+    def spy(*args, **kw):
+        assert args[0] is nb.first_hitting_sample                  # the absorbing graph: first hitting
+        seen.append(torch.as_tensor(args[4]).clone())               # `fixed`, the 5th positional argument
+        return real(*args, **kw)
+    monkeypatch.setattr(nb, "sample_given", spy)
     page = nb.write_page(m, 100, 16, n_pages=2, generator=torch.Generator().manual_seed(0), progress=False)
     assert len(seen) == 1 + math.ceil((100 - 48) / 32)
-    assert (seen[0] == -1).all()
+    assert (seen[0] == -1).all()                                    # the first window is free
     for w, fixed in enumerate(seen[1:], start=1):
         start = 48 + (w - 1) * 32                                 # characters written before window w
         assert torch.equal(fixed[:, :16], page[:, start - 16:start]) and (fixed[:, 16:] == -1).all()
@@ -186,8 +194,9 @@ def test_sharpen_matches_its_definitions(nb):
 def test_low_temperature_and_confidence_order(nb):
     G = nb.AbsorbingGraph(4)
     p1 = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
-    x = nb.first_hitting_sample(nb.exact_denoiser(p1, G), G, nb.LogLinearNoise(), 5000, 1, temperature=0.05,
-                                generator=torch.Generator().manual_seed(6), progress=False)
+    x = nb.first_hitting_sample(nb.sharpened(nb.exact_denoiser(p1, G), G, temperature=0.05), G,
+                                nb.LogLinearNoise(), 5000, 1, generator=torch.Generator().manual_seed(6),
+                                progress=False)
     assert (x == 0).float().mean() > 0.99
     # position 1 is nearly certain (0.97 on one character), position 0 is not: confidence reveals position 1 first
     p0 = torch.tensor([[0.01, 0.01, 0.01], [0.33, 0.31, 0.33], [0.0, 0.0, 0.0]], dtype=torch.float64).T

@@ -64,8 +64,8 @@ def test_sampling_with_correctors_draws_the_target_law(nb, name, noise):
     tv = {}
     for eta, k in ((0.25, 16), (0.5, 8), (1.0, 32)):
         g = torch.Generator().manual_seed(4)
-        x = nb.sample(nb.exact_denoiser(P2, G), G, sched, 20_000, 2, steps=64, generator=g, progress=False,
-                      corrector_steps=k, eta=eta)
+        x = nb.sample_with_correctors(nb.exact_denoiser(P2, G), G, sched, 20_000, 2, steps=64, corrector_steps=k,
+                                      eta=eta, generator=g, progress=False)
         tv[eta] = nb.total_variation(x, P2)
         assert ((x[:, 0] == 0) & (x[:, 1] == 1)).float().mean() < 0.01
     assert tv[0.25] < 0.025 and tv[0.5] < 0.025, tv
@@ -80,8 +80,9 @@ def test_correctors_never_move_fixed_characters(nb, name, noise):
         seen.append(x.clone())
         return exact(x, sigma)
     fixed = torch.tensor([2, -1])
-    x = nb.sample(spy, G, sched, 5_000, 2, steps=16, fixed=fixed, generator=torch.Generator().manual_seed(5),
-                  progress=False, corrector_steps=12)          # (the grid gains the corrector time)
+    x = nb.sample_given(nb.sample_with_correctors, spy, G, sched, fixed, 5_000, 16, 12,   # 16 steps, 12 corrections
+                        generator=torch.Generator().manual_seed(5), progress=False)
+    # (the grid gains the corrector time: 16 + 1 + 1 calls of the reverse process, then the 12 corrector steps)
     assert len(seen) == 16 + 1 + 1 + 12 and all((s[:, 0] == 2).all() for s in seen) and (x[:, 0] == 2).all()
     if name == "absorbing":                                           # imposing a clean character is exact
         emp = torch.bincount(x[:, 1], minlength=3).double() / len(x)
@@ -93,8 +94,11 @@ def test_correctors_work_with_the_cache_and_refuse_a_bad_step(nb):
     torch.manual_seed(0)
     model = nb.DiffusionGPT(tiny_config(nb, time_conditioning=False)).eval()
     G, sched = nb.make_graph("absorbing", 11), nb.make_noise("loglinear")
-    draw = lambda den: nb.sample(den, G, sched, 3, 16, 12, generator=torch.Generator().manual_seed(6),
-                                 progress=False, corrector_steps=5, fixed=torch.tensor([4] + [-1] * 15))
+    draw = lambda den: nb.sample_given(nb.sample_with_correctors, den, G, sched, torch.tensor([4] + [-1] * 15), 3,
+                                       12, 5, generator=torch.Generator().manual_seed(6), progress=False)
     assert torch.equal(draw(nb.make_denoiser(model, G)), draw(nb.cached_denoiser(model, G)))
+    free = lambda den: nb.sample_with_correctors(den, G, sched, 3, 16, 12, 5,
+                                                 generator=torch.Generator().manual_seed(6), progress=False)
+    assert torch.equal(free(nb.make_denoiser(model, G)), free(nb.cached_denoiser(model, G)))
     with pytest.raises(ValueError, match="0 < eta <= 1"):
-        nb.sample(nb.make_denoiser(model, G), G, sched, 1, 16, 4, corrector_steps=2, eta=1.5, progress=False)
+        nb.sample_with_correctors(nb.make_denoiser(model, G), G, sched, 1, 16, 4, 2, eta=1.5, progress=False)

@@ -16,9 +16,30 @@ SMOKE = ["--preset", "smoke", "--graph", "absorbing", "--max-iters", "8", "--eva
          "--resume-every", "0"]
 
 
-def train(out, *args, nproc=1, check=True):
+# scripts/train.py, with the process of rank 1 killed at the start of step 5 (the fault is injected from here:
+# the notebook's lr_at, which train_at_scale looks up at every step, exits the process instead)
+KILL_RANK_1 = """import os, sys
+sys.path.insert(0, {scripts!r})
+import notebook  # noqa: F401
+import train
+
+real_load_notebook = train.load_notebook
+
+def load_notebook(*args, **kwargs):
+    nb = real_load_notebook(*args, **kwargs)
+    if int(os.environ["RANK"]) == 1:
+        lr_at = nb.lr_at
+        nb.lr_at = lambda it, tc: os._exit(3) if it == 5 else lr_at(it, tc)
+    return nb
+
+train.load_notebook = load_notebook
+train.main()
+"""
+
+
+def train(out, *args, nproc=1, check=True, script=SCRIPT):
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
-    r = subprocess.run([sys.executable, *launcher, SCRIPT, "--out", str(out), *SMOKE, *args], cwd=ROOT,
+    r = subprocess.run([sys.executable, *launcher, str(script), "--out", str(out), *SMOKE, *args], cwd=ROOT,
                        capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     if check:
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -49,7 +70,8 @@ def test_two_ranks_of_batch_b_train_as_one_process_of_batch_2b(runs):
 def test_only_rank_0_writes_and_the_notebook_loads_what_it_wrote(runs, nb):
     out, r = runs["ddp"]
     assert sorted(p.name for p in out.iterdir()) == ["absorbing.json", "absorbing.pt", "absorbing.state.pt"]
-    assert r.stdout.count("best validation bound") == 1 and r.stdout.count("preset: smoke") == 1
+    assert r.stdout.count("best validation bound") == 1
+    assert r.stdout.count("graph: absorbing   device:") == 1          # the parameters cell prints on rank 0 only
     from notebook import load_data
     _, vocab, _, val = load_data(nb)
     model, blob = nb.load_checkpoint(str(out / "absorbing.pt"), None, vocab)
@@ -58,7 +80,9 @@ def test_only_rank_0_writes_and_the_notebook_loads_what_it_wrote(runs, nb):
 
 
 def test_a_run_cut_off_by_a_killed_rank_resumes(runs, tmp_path):
-    r = train(tmp_path, "--batch-size", "4", "--fail-at", "5", nproc=2, check=False)
+    wrapper = tmp_path / "kill_rank_1.py"
+    wrapper.write_text(KILL_RANK_1.format(scripts=str(ROOT / "scripts")))
+    r = train(tmp_path, "--batch-size", "4", nproc=2, check=False, script=wrapper)
     assert r.returncode != 0
     assert state(tmp_path)["it"] == 5                       # the last state written before rank 1 died
     r = train(tmp_path, "--batch-size", "4", nproc=2)       # the same command again

@@ -80,8 +80,8 @@ def test_exact_conditional_law_with_exact_scores(nb):
     p0 = torch.rand(3, 3, 3, generator=g, dtype=torch.float64) ** 3
     p0 /= p0.sum()
     fixed = torch.tensor([-1, 1, -1])                         # condition on the middle character
-    x = nb.sample(nb.exact_denoiser(p0, G), G, sched, 40_000, 3, steps=64, fixed=fixed, generator=g,
-                  progress=False)
+    x = nb.sample_given(nb.sample, nb.exact_denoiser(p0, G), G, sched, fixed, 40_000, 64, generator=g,
+                        progress=False)
     assert (x[:, 1] == 1).all()
     cond = p0[:, 1, :] / p0[:, 1, :].sum()
     emp = torch.zeros(3, 3, dtype=torch.float64)

@@ -44,20 +44,23 @@ def test_noise_conditioning_reaches_the_output_only_when_enabled(nb):
         assert differs == cond
 
 
-def test_kv_cache_generation_matches_full_forward(nb):
+def test_kv_cache_generation_matches_full_forward(nb, scale):
     torch.manual_seed(0)
     model = nb.DiffusionGPT(tiny_config(nb, "autoregressive")).eval()
     for p in model.parameters():
         p.data.normal_(0, 0.2)
     x = nb.generate_ar(model, 4, 16, generator=torch.Generator().manual_seed(0), progress=False)
     assert x.shape == (4, 16) and x.max() < 11
+    # the appendix's cached generation draws the same characters from the same generator
+    cached = scale.generate_ar_cached(model, 4, 16, generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.equal(cached, x)
     # replay with the cache and compare every step's logits with one full causal pass
     bos = torch.full((4, 1), 11)
     full = model(torch.cat([bos, x[:, :-1]], 1))
     cache = [dict() for _ in model.blocks]
     inp = bos
     for pos in range(16):
-        step = model(inp, cache=cache, pos=pos)[:, -1]
+        step = scale.forward_cached(model, inp, cache, pos)[:, -1]
         assert torch.allclose(step, full[:, pos], atol=1e-5)
         inp = x[:, pos:pos + 1]
 
@@ -81,19 +84,24 @@ def test_training_reduces_the_loss_on_a_tiny_corpus(nb):
     assert hist["val_bpc"][-1] < 0.5 * 3.32          # unigram entropy of this text is log2(10)
 
 
-def test_rotary_turns_each_pair_and_its_gradient_turns_back(nb):
-    """Rotary rotates (x_k, x_{k+d/2}) by pos·θ_k; scores then depend on offsets only; the custom backward
-    agrees with autograd on the plain formula (gradcheck in float64)."""
+def test_rotary_turns_each_pair_and_its_gradient_turns_back(nb, scale):
+    """Rotary rotates (x_k, x_{k+d/2}) by pos·θ_k; scores then depend on offsets only; the appendix's in-place
+    kernel (scale.Rotary) equals Part 6's apply_rotary, and its custom backward agrees with autograd on the plain
+    formula (gradcheck in float64)."""
     T, hs = 12, 8
     cos, sin = (r.double() for r in nb.rotary_tables(T, hs))
     x = torch.randn(2, T, 3, hs, dtype=torch.float64, requires_grad=True)
     c, s = cos[:, None], sin[:, None]
-    y = nb.Rotary.apply(x, c, s)
+    y = nb.apply_rotary(x, c, s)
     x1, x2 = x[..., :hs // 2], x[..., hs // 2:]
     assert torch.allclose(y, torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], -1))
-    assert torch.autograd.gradcheck(lambda z: nb.Rotary.apply(z, c, s), (x,))
+    assert torch.allclose(scale.Rotary.apply(x, c, s), y)
+    assert torch.autograd.gradcheck(lambda z: scale.Rotary.apply(z, c, s), (x,))
+    g = torch.randn_like(y)
+    assert torch.allclose(torch.autograd.grad(scale.Rotary.apply(x, c, s), x, g)[0],
+                          torch.autograd.grad(nb.apply_rotary(x, c, s), x, g)[0])
     q, k = torch.randn(hs, dtype=torch.float64), torch.randn(hs, dtype=torch.float64)
-    rot = lambda v, p: nb.Rotary.apply(v[None], cos[p:p + 1], sin[p:p + 1])[0]
+    rot = lambda v, p: nb.apply_rotary(v[None], cos[p:p + 1], sin[p:p + 1])[0]
     assert torch.allclose(rot(q, 7) @ rot(k, 3), rot(q, 5) @ rot(k, 1))         # offset 4 both times
 
 

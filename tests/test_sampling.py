@@ -42,11 +42,17 @@ def test_tweedie_single_token_is_exact_with_one_step(nb):
 def test_fixed_positions_never_change_and_condition_the_rest(nb, name, noise, method):
     G, sched = nb.make_graph(name, 3), nb.make_noise(noise)
     g = torch.Generator().manual_seed(3)
-    traj = []
+    exact, seen, traj = nb.exact_denoiser(P2, G), [], []
+    def spy(x, sigma):                                     # every whole sequence the network would see
+        seen.append(x.clone())
+        return exact(x, sigma)
     fixed = torch.tensor([2, -1])
-    x = nb.sample(nb.exact_denoiser(P2, G), G, sched, 20_000, 2, steps=64, method=method, fixed=fixed,
-                  generator=g, trajectory=traj, progress=False)
-    assert all((frame[:, 0] == 2).all() for frame in traj)
+    x = nb.sample_given(nb.sample, spy, G, sched, fixed, 20_000, 64, method=method, generator=g, trajectory=traj,
+                        progress=False)
+    assert x.shape == (20_000, 2) and (x[:, 0] == 2).all()
+    assert len(seen) == 64 + 1 and all((s[:, 0] == 2).all() for s in seen)
+    assert len(traj) == 64 + 2 and all(frame.shape == (20_000, 1) for frame in traj)   # the free position only
+    assert torch.equal(traj[-1], x[:, 1:])
     cond = P2[2] / P2[2].sum()                             # exact conditional law of the free token
     emp = torch.bincount(x[:, 1], minlength=3).double() / len(x)
     if name == "absorbing":

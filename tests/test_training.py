@@ -25,26 +25,35 @@ def tiny_run(nb, **kw):
     return model, data, tc
 
 
-def test_train_returns_the_weights_with_the_lowest_validation_loss(nb):
+@pytest.mark.parametrize("trainer", ["recipe", "at scale"])
+def test_train_returns_the_weights_with_the_lowest_validation_loss(nb, scale, trainer):
     model, data, tc = tiny_run(nb)
-    ema, h = nb.train(model, data[:3000], data[3000:], tc)
+    if trainer == "recipe":                                                     # Part 7's train
+        ema, h = nb.train(model, data[:3000], data[3000:], tc)
+    else:                                                                       # scripts/scale.py's
+        ema, h = scale.train_at_scale(model, data[:3000], data[3000:],
+                                      scale.ScaleConfig(**nb.asdict(tc), compile=False))
     best = min(range(len(h["val_bpc"])), key=h["val_bpc"].__getitem__)
     assert h["best_step"] == h["val_step"][best] and h["best_val_bpc"] == h["val_bpc"][best]
     again = nb.estimate_bpc(ema, data[3000:], tc.eval_batches, tc.batch_size)     # same windows, same seeds
     assert again == pytest.approx(h["best_val_bpc"], abs=1e-6)
-    assert h["last_step"] == tc.max_iters and len(h["val_seconds"]) == len(h["val_step"])
+    assert h["step"] == list(range(1, tc.max_iters + 1)) and len(h["train_loss"]) == tc.max_iters
+    if trainer == "at scale":
+        assert h["last_step"] == tc.max_iters and len(h["val_seconds"]) == len(h["val_step"])
 
 
-def test_a_cut_off_run_resumes_to_the_same_weights(nb, tmp_path):
+def test_a_cut_off_run_resumes_to_the_same_weights(nb, scale, tmp_path):
     model, data, tc = tiny_run(nb)
-    nb.train(model, data[:3000], data[3000:], tc)                                # uninterrupted
+    tc = scale.ScaleConfig(**nb.asdict(tc), compile=False)
+    scale.train_at_scale(model, data[:3000], data[3000:], tc)                    # uninterrupted
     path = str(tmp_path / "state.pt")
     cut, _, _ = tiny_run(nb)
-    _, h = nb.train(cut, data[:3000], data[3000:], nb.TrainConfig(**dict(nb.asdict(tc), max_seconds=0.0,
-                                                                            resume_path=path)))
+    _, h = scale.train_at_scale(cut, data[:3000], data[3000:],
+                                scale.ScaleConfig(**dict(nb.asdict(tc), max_seconds=0.0, resume_path=path)))
     assert h["last_step"] == 1                                                  # stopped by its time budget
     resumed, _, _ = tiny_run(nb)                                                # a fresh process, as it were
-    _, h = nb.train(resumed, data[:3000], data[3000:], nb.TrainConfig(**dict(nb.asdict(tc), resume_path=path)))
+    _, h = scale.train_at_scale(resumed, data[:3000], data[3000:],
+                                scale.ScaleConfig(**dict(nb.asdict(tc), resume_path=path)))
     assert h["last_step"] == tc.max_iters and h["step"] == list(range(1, tc.max_iters + 1))
     for a, b in zip(model.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
