@@ -22,7 +22,7 @@ import torch
 
 # How big each measurement is, per preset of the notebook (the model and training sizes are its parameters cell).
 SIZES = {
-    "smoke": dict(eval_passes=2, eval_windows=64, quality_samples=2, quality_steps=[4, 64], infill_passages=4,
+    "smoke": dict(eval_passes=2, eval_windows=32, quality_samples=2, quality_steps=[4, 64], infill_passages=4,
                   infill_hole=8, sampler_steps=[4, 16], sampler_batches=[1, 2], page_chars=512, page_keep=128,
                   pages=1, knob_samples=2, sample_length=64),
     "cpu": dict(eval_passes=16, eval_windows=None, quality_samples=16, quality_steps=[8, 16, 32, 64, 128, 256],
