@@ -2,8 +2,9 @@
 key/value cache. Nothing here changes what is computed, only how fast.
 
 `train_at_scale` is Part 7's `train` with what a GPU wants. On one device, with none of it switched on (no
-compile, no budget, no resume file), it gives the same weights as `train` for the same seed: a test checks it.
-It trains the notebook's own models (`train_or_load`) and the shipped ones (`scripts/train.py`).
+compile, no budget, no resume file), it gives the weights of `train` for the same seed, to float rounding
+(fused AdamW, the in-place rotary kernel): a test checks it.
+It trains the notebook's own models (`train_or_load`) and the scripts' (`scripts/train.py`, `scripts/gpu_run.py`).
 
 **Speed.** A 10M-parameter model on a large GPU is held back by everything except its matrix products: Python,
 kernel launches, and the CPU waiting for the GPU. So the text stays on the device and each batch is drawn there;
