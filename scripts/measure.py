@@ -526,7 +526,8 @@ def pages_lines(pages):
 # ----------------------------------------------------------------------------------------- Part 11.5: the knobs
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
     "Quality of first-hitting samples under each setting, a dict of the knobs (temperature, top_p, order)."
-    from annotated_diffusion import first_hitting_sample, graph_and_noise, make_denoiser, sample_quality, sharpened, tqdm
+    from annotated_diffusion import (first_hitting_sample, graph_and_noise, make_denoiser, sample_quality, sharpened,
+                                     tqdm)
     gr, nz = graph_and_noise(model.cfg)
     rows = []
     for knobs in tqdm(settings, desc="knobs"):

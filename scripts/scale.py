@@ -144,7 +144,8 @@ def resume_training(path, model, ema, opt, scaler, g):
             if torch.is_tensor(v) and k != "step":
                 state[k] = v.to(dev)
     r = blob["rng"]
-    g.set_state(r["data"]); torch.set_rng_state(r["torch"]); random.setstate(r["python"]); np.random.set_state(r["numpy"])
+    g.set_state(r["data"]); torch.set_rng_state(r["torch"])
+    random.setstate(r["python"]); np.random.set_state(r["numpy"])
     if r["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(r["cuda"])
     print(f"resumed {path} at step {blob['it']} ({blob['seconds'] / 60:.1f} min trained)")
