@@ -1,12 +1,12 @@
-"""The GPU run, prepared: everything a lent GPU should do, in one call that ends on time and brings back at most
-8 files of 16 MiB (64 MiB in all).
+"""The GPU run, prepared: everything worth doing on a machine with a CUDA GPU, in one call that ends on time and
+writes at most 8 files of at most 16 MiB (so that they pass copies or uploads that limit each file).
 
-    python scripts/gpu_run.py --out $OUT --budget 540                  # on the GPU (see the README)
+    python scripts/gpu_run.py --out runs/gpu --budget 540              # on the GPU (see the README)
     python scripts/gpu_run.py --out /tmp/r --tiny --budget 60 --skip nbval --ar AR.pt   # a CPU rehearsal
 
 Stages, each in its own process with its own time limit, so that one failure or overrun costs only itself:
   env       the GPU, the driver and the versions
-  nbval     the notebook's smoke preset under nbval on CUDA (nbval and jupyter travel as wheels)
+  nbval     the notebook's smoke preset under nbval on CUDA (scripts/device_wheels.sh: wheels for a machine offline)
   fp16      the smoke preset trained with float16 autocast and a GradScaler forced, as on Colab's T4
   bench     scripts/bench_throughput.py: our three models against nanoGPT's GPT, same run, same device
   sweep     the bound after equal wall time for batch 64, 128, 256 and 512 (learning rate ∝ √batch), each
@@ -17,7 +17,7 @@ Stages, each in its own process with its own time limit, so that one failure or 
             on every validation window and 64 samples of 256 characters (Tweedie 128 and first hitting)
   samplers  Part 11's sampler timings at batch 1 and 32 on this device, with the trained model and the AR judge
 
-What comes back under --out: the trained model in float32, split into parts of 15 MiB (`absorbing.pt.part0`, ...;
+What it writes under --out: the trained model in float32, split into parts of 15 MiB (`absorbing.pt.part0`, ...;
 `python scripts/parts.py join absorbing.pt`; continue from it with `scripts/train.py --init-from`), and
 `report.tar.gz`: report.json (every stage's status, time and results) and every stage's log.
 """
@@ -264,7 +264,7 @@ def main(argv=None):
     if args.stage:
         return globals()[f"stage_{args.stage}"](args)
     if not args.out:
-        sys.exit("gpu_run.py: say where the results go: --out DIR (on the device machine, --out $OUT)")
+        sys.exit("gpu_run.py: say where the results go: --out DIR")
     t_start = time.time()
     deadline = t_start + args.budget * (1 - RESERVE)
     out = pathlib.Path(args.out)
@@ -300,7 +300,7 @@ def main(argv=None):
         if status != "ok":
             print("  " + "\n  ".join((work / f"{stage}.log").read_text().splitlines()[-8:]), flush=True)
     report["seconds"] = round(time.time() - t_start, 1)
-    print("brought back:", pack(out, work, report), f"after {time.time() - t_start:.0f} s", flush=True)
+    print("wrote:", pack(out, work, report), f"after {time.time() - t_start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Split a file into parts small enough to travel (a remote GPU run brings back at most 8 files of 16 MiB),
-and join them again.
+"""Split a file into parts small enough for copies or uploads that limit each file (scripts/gpu_run.py writes
+parts of 15 MiB), and join them again.
 
     python scripts/parts.py split runs/a/absorbing.pt [--mib 15]    # absorbing.pt.part0, .part1, ...
     python scripts/parts.py join runs/a/absorbing.pt                # from those parts, written atomically

@@ -1,5 +1,5 @@
 """The prepared GPU run (scripts/gpu_run.py), rehearsed end to end on the CPU with tiny models: every stage
-runs, the run ends inside its budget, and what comes back fits the device tool's limits and loads."""
+runs, the run ends inside its budget, and what it writes keeps to 8 files of 16 MiB and loads."""
 import json
 import os
 import subprocess
