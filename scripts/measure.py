@@ -164,9 +164,8 @@ def position_ablation(stored_path, out_path, rerun, train_fn):
         print(f"read from {stored_path} (the cpu preset, {ablation['rotary']['step'][-1]} steps); "
               f"recomputing reruns it here")
         return ablation
-    ablation = {pe: {k: h[k] for k in ("val_step", "val_bpc")} for pe, h in
-                ((pe, train_fn(pe)) for pe in ("learned", "rotary"))}
-    ablation = {pe: {"step": r["val_step"], "val_bpc": r["val_bpc"]} for pe, r in ablation.items()}
+    histories = {pe: train_fn(pe) for pe in ("learned", "rotary")}
+    ablation = {pe: {"step": h["val_step"], "val_bpc": h["val_bpc"]} for pe, h in histories.items()}
     atomic_write(out_path, lambda f: f.write(json.dumps(ablation)), mode="w")
     return ablation
 
