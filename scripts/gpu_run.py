@@ -15,7 +15,8 @@ Stages, each in its own process with its own time limit, so that one failure or 
             a second call can give it all: --skip nbval,fp16,bench,sweep --init-from the first call's model
             --train-batch B --train-lr LR, from the first call's sweep); then its bound
             on every validation window and 64 samples of 256 characters (Tweedie 128 and first hitting)
-  samplers  Part 11's sampler timings at batch 1 and 32 on this device, with the trained model and the AR judge
+  samplers  Part 11's sampler timings at batch 1 and 32 on this device (one run each after a warm-up; for medians
+            of several, scripts/measure_sampling.py), with the trained model and the AR judge
 
 What it writes under --out: the trained model in float32, split into parts of 15 MiB (`absorbing.pt.part0`, ...;
 `python scripts/parts.py join absorbing.pt`; continue from it with `scripts/train.py --init-from`), and
@@ -162,7 +163,7 @@ def stage_sweep(args):
         except torch.cuda.OutOfMemoryError as e:
             res.append(dict(batch_size=b, start=how, error=repr(e)[:200])); torch.cuda.empty_cache(); continue
         with nb.autocast_for(dev):          # the same windows for every run
-            bpc = nb.estimate_bpc(ema, val_data, 40 if not args.tiny else 2, 64 if not args.tiny else 4, seed=0)
+            bpc = nb.random_batch_bpc(ema, val_data, 40 if not args.tiny else 2, 64 if not args.tiny else 4, seed=0)
         run = dict(batch_size=b, start=how, lr=tc.lr, steps=h["last_step"], seconds=h["seconds"], steps_per_s=rate,
                    chars_per_s=h["last_step"] * b * cfg.block_size / h["seconds"], val_bpc=bpc)
         print(run, flush=True)
@@ -234,7 +235,8 @@ def stage_samplers(args):
     M = measure.SIZES[nb.preset]
     steps, batches = M["sampler_steps"], M["sampler_batches"]
     res = measure.measure_samplers(measure.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"], batches,
-                              nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev))
+                              nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev),
+                              repeats=1)               # (one timed run each: this run's time goes to training)
     res.update(model=str(path))                      # measure_samplers names the device
     print(measure.samplers_table({"samplers": res}))
     put(work, "samplers", res)

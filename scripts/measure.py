@@ -26,10 +26,11 @@ SIZES = {
                   infill_hole=8, sampler_steps=[4, 16], sampler_batches=[1, 2], page_chars=512, page_keep=128,
                   pages=1, knob_samples=2, sample_length=64),
     "cpu": dict(eval_passes=16, eval_windows=None, quality_samples=16, quality_steps=[8, 16, 32, 64, 128, 256],
-                infill_passages=48, infill_hole=32, sampler_steps=[64, 128, 256, 1024], sampler_batches=[1, 32],
-                page_chars=2048, page_keep=128, pages=4, knob_samples=32, sample_length=None),
+                infill_passages=48, infill_hole=32, sampler_steps=[64, 128, 256, 1024], sampler_batches=[1, 8],
+                page_chars=2048, page_keep=128, pages=4, knob_samples=32, corrector_samples=16, sample_length=None),
 }
-SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, infill_passages=200)
+SIZES["smoke"]["corrector_samples"] = 2
+SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infill_passages=200, sampler_batches=[1, 32])
 # The sampler knobs of Part 11.5 ({} is the exact sampler).
 KNOB_SETTINGS = [{}, {"temperature": 0.8}, {"temperature": 0.6}, {"top_p": 0.9}, {"top_p": 0.7},
                  {"order": "confidence"}]
@@ -180,15 +181,21 @@ class Results:
 
     @classmethod
     def open(cls, shipped, preset, shipped_dir, ckpt_dir, recompute, meta):
+        """Read the stored entry when the shipped models are shown and nothing is recomputed; otherwise measure into
+        ckpt_dir/results.json, the run's own folder, which is never the tracked shipped_dir."""
         key = "gpu" if shipped else preset            # the shipped models were trained by the gpu preset
-        path = os.path.join(shipped_dir if shipped else ckpt_dir, "results.json")
-        entries = json.load(open(path)) if os.path.exists(path) else {}
-        if shipped and not recompute and key in entries:
-            entry = entries[key]
-            print(f"Measurements that take minutes are read from {path} (entry {key!r}, {entry['date']}: "
-                  f"{entry['measured_on']}). DIFFUSION_EVAL=1 redoes them here.")
-            return cls(path, entry, True)
-        print(f"Measuring here ({meta.get('device')}); the results go to {path}, entry {key!r}.")
+        stored = os.path.join(shipped_dir, "results.json")
+        if shipped and not recompute and os.path.exists(stored) and key in json.load(open(stored)):
+            entry = json.load(open(stored))[key]
+            print(f"Measurements that take minutes are read from {stored} (entry {key!r}, {entry['date']}: "
+                  f"{entry['measured_on']}). DIFFUSION_EVAL=1 redoes them here, into runs/.")
+            return cls(stored, entry, True)
+        if os.path.abspath(ckpt_dir) == os.path.abspath(shipped_dir):     # (the shipped models did not load)
+            ckpt_dir = os.path.join("runs", f"shakespeare-{preset}")
+            os.makedirs(ckpt_dir, exist_ok=True)
+        path = os.path.join(ckpt_dir, "results.json")
+        print(f"Measuring here ({meta.get('device')}); the results go to {path}, entry {key!r}; copy the entry into "
+              f"{stored} to ship it.")
         return cls(path, dict(meta, preset=key, date=time.strftime("%Y-%m-%d")), False)
 
     def section(self, name, measure_fn):
@@ -209,10 +216,40 @@ def save_results(path, res):
     nb().atomic_write(path, lambda f: f.write(json.dumps(allres, indent=1)), mode="w")
 
 
+# How each measure of sample quality prints: (scale, decimals, unit).
+FORMATS = {"real_words": (100, 1, "%"), "repeated_words": (100, 2, "%"), "unigram_bits": (1, 2, " bits"),
+           "judge_nll": (1, 3, "")}
+
+
+def pm(r, key):
+    "A measure with its standard error, as the tables print it: '65.2 ± 0.9%'."
+    scale, d, unit = FORMATS[key]
+    return f"{scale * r[key]:.{d}f} ± {scale * r[key + '_se']:.{d}f}{unit}"
+
+
+def noise(a, b, key):
+    "b − a on `key` and its standard error, the two sets of samples taken as independent."
+    return b[key] - a[key], math.hypot(a[key + "_se"], b[key + "_se"])
+
+
+def beyond_noise(a, b, key):
+    "Whether b and a differ on `key` by more than twice the standard error of the difference."
+    d, se = noise(a, b, key)
+    return abs(d) > 2 * se
+
+
+def change(a, b, key):
+    "b − a with its standard error, '+4.3 ± 1.6 points', and ', within noise' when under two standard errors."
+    scale, digits, unit = FORMATS[key]
+    d, se = noise(a, b, key)
+    unit = " points" if unit == "%" else unit
+    return f"{scale * d:+.{digits}f} ± {scale * se:.{digits}f}{unit}" + ("" if abs(d) > 2 * se else ", within noise")
+
+
 def fmt(r):
-    "One line of the four measures of sample quality."
-    return (f"{100 * r['real_words']:3.0f}% real words, {100 * r['repeated_words']:.1f}% repeated, "
-            f"{r['unigram_bits']:.2f} bits, judge {r['judge_nll']:.3f}")
+    "One line of the four measures of sample quality, each with its standard error."
+    return (f"{pm(r, 'real_words')} real words, {pm(r, 'repeated_words')} repeated, {pm(r, 'unigram_bits')}, "
+            f"judge {pm(r, 'judge_nll')}")
 
 
 def quoted(rows):
@@ -262,34 +299,38 @@ def run_meta(trained, tcfg, P, device):
 
 
 def plot_quality(quality):
-    "The four measures against sampling steps, with AR samples and validation text as references."
+    "The four measures against sampling steps (± one standard error), with AR samples and validation text."
     import matplotlib.pyplot as plt
     shown = [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL (nats/char) ↓"),
              ("unigram_bits", "unigram entropy (bits) ≈ data"), ("repeated_words", "repeated words (share) ↓")]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, (key, label) in zip(axes, shown):
         for run, rows in quality["runs"].items():
-            ax.plot([r["steps"] for r in rows], [r[key] for r in rows], "o-", label=run)
+            ax.errorbar([r["steps"] for r in rows], [r[key] for r in rows], yerr=[r[key + "_se"] for r in rows],
+                        fmt="o-", capsize=2, label=run)
         ax.axhline(quality["ar_samples"][key], color="k", ls="--", label="AR samples (T=1)")
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
         ax.set(xscale="log", xlabel="sampling steps", title=label)
         ax.set_xticks(quality["steps"], [str(s) for s in quality["steps"]])
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()                 # below the panels, covering no line
+    fig.legend(handles, labels, fontsize=8, ncol=len(labels), loc="lower center")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
 def plot_training(curve, quality):
-    "The validation bound (NLL for AR) and the share of real words in samples, against training minutes."
+    "The validation bound (NLL for AR) and the share of real words in samples (± se), against training steps."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
     for name, pts in curve.items():
-        axes[0].plot([p["minutes"] for p in pts], [p["val_bpc"] for p in pts], "o-", label=name)
+        axes[0].plot([p["step"] for p in pts], [p["val_bpc"] for p in pts], "o-", label=name)
         drawn = [p for p in pts if "real_words" in p]          # the shipped run drew samples as it trained
-        axes[1].plot([p["minutes"] for p in drawn], [p["real_words"] for p in drawn], "o-", label=name)
+        axes[1].errorbar([p["step"] for p in drawn], [p["real_words"] for p in drawn],
+                         yerr=[p.get("real_words_se", 0) for p in drawn], fmt="o-", capsize=2, label=name)
     axes[1].axhline(quality["validation"]["real_words"], color="gray", ls=":", label="validation text")
-    axes[0].set(xlabel="training minutes", ylabel="validation bits/char", title="bound (diffusion), NLL (AR)")
-    axes[1].set(xlabel="training minutes", ylabel="share of real words", title="real words in samples")
+    axes[0].set(xlabel="training step (the same batches for every model)", ylabel="validation bits/char",
+                title="bound (diffusion), NLL (AR): training's estimate")
+    axes[1].set(xlabel="training step", ylabel="share of real words", title="real words in samples (± se)")
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -323,36 +364,88 @@ def quality_sweep(models, judge, vocab, lexicon, val_windows, steps_list, n_samp
 
 
 def quality_lines(quality):
-    "The sweep at the quoted step count, against AR samples and validation text."
-    lines = [f"{'validation text':>20}: {fmt(quality['validation'])}",
-             f"{'AR samples (T=1)':>20}: {fmt(quality['ar_samples'])}"]
+    "The sweep at the quoted step count against AR samples and validation text; whose entropy matches real text's."
+    n, val = quality["samples"], quality["validation"]
+    lines = [f"{n} samples of each; ± one standard error over samples (a bootstrap)",
+             f"{'validation text':>21}: {fmt(val)}", f"{'AR samples (T=1)':>21}: {fmt(quality['ar_samples'])}"]
     for key, rows in quality["runs"].items():
         r = quoted(rows)
-        lines.append(f"{key + ' ' + str(r['steps']):>20}: {fmt(r)}")
+        lines.append(f"{key + ' ' + str(r['steps']):>21}: {fmt(r)}")
+    low = [f"{key} at {', '.join(str(r['steps']) for r in rows if beyond_noise(val, r, 'unigram_bits'))} steps"
+           for key, rows in quality["runs"].items() if any(beyond_noise(val, r, "unigram_bits") for r in rows)]
+    lines.append("unigram entropy beyond noise of the validation text's: " + ("; ".join(low) or "none"))
     return lines
 
 
+def quality_cells(r):
+    "The four measures with their standard errors, as table cells."
+    return " | ".join(pm(r, k) for k in ("real_words", "repeated_words", "unigram_bits", "judge_nll"))
+
+
 def results_table(res):
-    "The README's results table, from one entry of results.json (samplers at QUALITY_STEPS steps, or fewer)."
+    "The README's results table, from one entry of results.json (the sweep at QUALITY_STEPS steps, or fewer)."
     b, q = res["bits_per_char"], res["quality"]
-    cells = lambda r: (f"{100 * r['real_words']:.0f}% | {100 * r['repeated_words']:.1f}% | {r['unigram_bits']:.2f} | "
-                       f"{r['judge_nll']:.3f}")
-    lines = ["| model | val bits/char | real words | repeated words | unigram entropy (bits) | judge NLL (nats/char) |",
+    lines = [f"| model | val bits/char | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
              "|---|---|---|---|---|---|"]
     for key, rows in q["runs"].items():
         name, method = key.split("/")
         r = quoted(rows)
         lines.append(f"| {name} diffusion, {method} {r['steps']} steps | ≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | "
-                     f"{cells(r)} |")
-    lines.append(f"| autoregressive (T=1) | {b['autoregressive']['bpc']:.3f} (exact) | {cells(q['ar_samples'])} |")
-    lines.append(f"| validation text | | {cells(q['validation'])} |")
+                     f"{quality_cells(r)} |")
+    lines.append(f"| autoregressive (T=1) | {b['autoregressive']['bpc']:.3f} (exact) | {quality_cells(q['ar_samples'])} |")
+    lines.append(f"| validation text | | {quality_cells(q['validation'])} |")
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ the second judge: an n-gram
+class CharNgram:
+    """A character n-gram model of the ids `data` with Witten-Bell interpolation, the second judge of Part 10: it is
+    neither model, so a judge's preference for its own model's text shows as a difference between the two judges.
+    p_k(c | h) = (C(h c) + T(h) p_{k-1}(c | h')) / (C(h) + T(h)), with h' the context h less its oldest character,
+    T(h) the number of different characters seen after h, p_{-1} uniform; a context never seen backs off."""
+
+    def __init__(self, data, n_tokens, order=5):
+        self.V, self.order = n_tokens, order
+        data = data.long().cpu()
+        self.tables = []                       # per context length k < order: sorted keys and their counts
+        for k in range(order):
+            ctx, nxt = self._contexts(data[None], k)[0, k:], data[k:]
+            pairs, c_pair = torch.unique(ctx * n_tokens + nxt, return_counts=True)
+            hist, c_hist = torch.unique(ctx, return_counts=True)
+            types = torch.unique(pairs // n_tokens, return_counts=True)[1]         # T(h), in the order of `hist`
+            self.tables.append((pairs, c_pair, hist, c_hist, types))
+
+    def _contexts(self, x, k):
+        "The k characters before each position as one integer (n, L); positions before k get a wrong, unused value."
+        ctx = torch.zeros_like(x)
+        for j in range(1, k + 1):
+            ctx[:, j:] += x[:, :-j] * self.V ** (j - 1)
+        return ctx
+
+    @staticmethod
+    def _count(keys, counts, q):
+        i = torch.searchsorted(keys, q).clamp_max(len(keys) - 1)
+        return torch.where(keys[i] == q, counts[i], 0), i
+
+    def char_nll(self, x):
+        "-log p(x_i | up to order-1 characters before it) at every position of x (n, L), in nats: (n, L)."
+        x = x.long().cpu()
+        p = torch.full(x.shape, 1.0 / self.V, dtype=torch.float64)
+        for k, (pairs, c_pair, hist, c_hist, types) in enumerate(self.tables):
+            ctx = self._contexts(x, k)
+            c_hc, _ = self._count(pairs, c_pair, ctx * self.V + x)
+            c_h, i = self._count(hist, c_hist, ctx)
+            t_h = torch.where(c_h > 0, types[i], 0).double()
+            seen = (c_h > 0) & (torch.arange(x.shape[1]) >= k)                  # the whole context is in the passage
+            p = torch.where(seen, (c_hc + t_h * p) / (c_h + t_h).clamp_min(1), p)
+        return -p.log()
+
+
 # ------------------------------------------------------------------------------------------ Part 10: infilling
-def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device):
+def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device, ngram):
     """Blank the middle `hole_len` characters of `n_pass` passages and refill them (the absorbing model, the uniform
-    one with both samplers, and the AR model, which can only continue the prefix); the judge reads the whole passage."""
+    one with both samplers, and the AR model, which can only continue the prefix). Two judges read each whole
+    passage: the AR model, and `ngram` (a CharNgram of the training split), which is neither model."""
     from annotated_diffusion import ar_nll, graph_and_noise, make_denoiser, sample, sample_given
     from scale import generate_ar_cached
     L = windows.shape[1]
@@ -360,9 +453,10 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     orig = windows[idx].to(device)                                                # (n, L)
     a = (L - hole_len) // 2
     fixed = orig.clone(); fixed[:, a:a + hole_len] = -1
-    orig_nll = ar_nll(judge, orig)                                                # (n,) nats per passage
-    res = {"passages": n_pass, "hole": hole_len, "steps": steps, "device": here(device),
-           "original_nats_per_char": orig_nll.sum().item() / orig.numel(), "runs": {}}
+    judges = {"ar": lambda x: ar_nll(judge, x).double().cpu(), "ngram": lambda x: ngram.char_nll(x).sum(-1)}
+    orig_nll = {j: f(orig) for j, f in judges.items()}                           # (n,) nats per passage
+    res = {"passages": n_pass, "hole": hole_len, "steps": steps, "device": here(device), "ngram_order": ngram.order,
+           "original_nats_per_char": {j: v.sum().item() / orig.numel() for j, v in orig_nll.items()}, "runs": {}}
     gen = torch.Generator(device=device)
     fills = {}
     for name, method in (("absorbing", "tweedie"), ("uniform", "tweedie"), ("uniform", "euler")):
@@ -376,20 +470,51 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     fills["autoregressive/prefix"] = torch.cat([orig[:, :a], cont, orig[:, a + hole_len:]], dim=1)
     for key, x in fills.items():
         assert (x[:, :a] == orig[:, :a]).all() and (x[:, a + hole_len:] == orig[:, a + hole_len:]).all()
-        nll = ar_nll(judge, x)
-        res["runs"][key] = {"nats_per_char": nll.sum().item() / x.numel(),
-                            "extra_nats_per_hole_char": (nll - orig_nll).mean().item() / hole_len,
-                            "se": (nll - orig_nll).std().item() / hole_len / math.sqrt(n_pass)}
+        res["runs"][key] = {}
+        for j, f in judges.items():
+            extra = (f(x) - orig_nll[j]) / hole_len                               # (n,) per hole character
+            res["runs"][key][j] = {"extra_nats_per_hole_char": extra.mean().item(),
+                                   "se": extra.std().item() / math.sqrt(n_pass)}
     return res
 
 
+def infill_verdict(res):
+    "Which costs the judges less, the absorbing model's fill or the AR model's blind continuation, beyond noise."
+    fill, cont = res["runs"]["absorbing/tweedie"], res["runs"]["autoregressive/prefix"]
+    gap = {}
+    for j in ("ar", "ngram"):
+        d = fill[j]["extra_nats_per_hole_char"] - cont[j]["extra_nats_per_hole_char"]
+        se = math.hypot(fill[j]["se"], cont[j]["se"])
+        gap[j] = "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
+    if gap["ar"] == gap["ngram"] == "continuation":
+        return ("Both judges find the blind continuation cheaper: at this budget the diffusion model's characters cost "
+                "more than agreeing with both ends saves")
+    if gap["ar"] == gap["ngram"] == "fill":
+        return "Both judges find the fill cheaper: seeing both ends pays"
+    if gap["ar"] == gap["ngram"]:
+        return "Under both judges the difference is within noise"
+    name = {"continuation": "the continuation cheaper", "fill": "the fill cheaper", "noise": "no difference beyond noise"}
+    return (f"The judges disagree (the AR judge finds {name[gap['ar']]}, the n-gram judge {name[gap['ngram']]}): the AR "
+            f"judge's verdict is partly its taste for its own model's text")
+
+
 def infill_lines(res):
-    lines = [f"{res['passages']} passages, a hole of {res['hole']} characters, {res['steps']} steps; the original "
-             f"passages: {res['original_nats_per_char']:.3f} nats/char under the AR judge"]
+    o = res["original_nats_per_char"]
+    lines = [f"{res['passages']} passages, a hole of {res['hole']} characters, {res['steps']} steps. The original "
+             f"passages cost {o['ar']:.3f} nats/char under the AR judge, {o['ngram']:.3f} under the "
+             f"{res['ngram_order']}-gram judge. Extra nats per hole character over the original:",
+             f"{'':>22}  {'AR judge':>15}  {'n-gram judge':>15}"]
     for key, r in res["runs"].items():
-        lines.append(f"{key:>22}: the fill costs {r['extra_nats_per_hole_char']:+.3f} ± {r['se']:.3f} nats "
-                     f"per hole character")
-    return lines
+        lines.append(f"{key:>22}  " + "  ".join(f"{r[j]['extra_nats_per_hole_char']:+8.3f} ± {r[j]['se']:.3f}"
+                                                for j in ("ar", "ngram")))
+    if "autoregressive/prefix" not in res["runs"]:
+        return lines
+    fill, cont = res["runs"]["absorbing/tweedie"], res["runs"]["autoregressive/prefix"]
+    gaps = [f"{fill[j]['extra_nats_per_hole_char'] - cont[j]['extra_nats_per_hole_char']:+.2f} ± "
+            f"{math.hypot(fill[j]['se'], cont[j]['se']):.2f} under the {name}" for j, name in
+            (("ar", "AR judge"), ("ngram", "n-gram judge"))]
+    return lines + [f"the absorbing fill less the continuation: {', '.join(gaps)}",
+                    infill_verdict(res) + " (beyond two standard errors)."]
 
 
 # ------------------------------------------------------------------------------ Part 11.3: every sampler, timed
@@ -426,28 +551,33 @@ def sampler_zoo(model, ar, steps_list):
     return zoo
 
 
-def too_slow_without_cache(steps_list, batches, device, max_rows=4096):
+def too_slow_without_cache(steps_list, batches, device, max_rows=1024):
     "On a CPU a call costs in proportion to its rows: skip the uncached runs that send more than max_rows through."
     return {(f"tweedie {s}", b) for s in steps_list for b in batches
             if torch.device(device).type == "cpu" and s * b > max_rows}
 
 
-def measure_samplers(zoo, judge, vocab, lexicon, L, batches, seed, device, skip=()):
-    """Seconds to write L characters at each batch size, and the quality of the largest batch's samples.
-    `skip`: (name, batch) pairs left out (too slow for the device); they are recorded as None."""
+def measure_samplers(zoo, judge, vocab, lexicon, L, batches, seed, device, skip=(), repeats=3):
+    """Seconds to write L characters at each batch size: the median of `repeats` timed runs after one untimed warm-up
+    call, with every run kept; the quality of all the largest batch's samples (repeats × batch, each run drawing new
+    ones). `skip`: (name, batch) pairs left out (too slow for the device); they are recorded as None."""
     from annotated_diffusion import sample_quality, tqdm
-    res = {"length": L, "batches": list(batches), "device": here(device), "seconds": {}, "quality": {}}
+    res = {"length": L, "batches": list(batches), "repeats": repeats, "device": here(device), "seconds": {},
+           "runs": {}, "quality": {}}
     for name, fn in tqdm(zoo.items(), desc="samplers"):
-        res["seconds"][name] = {}
+        res["seconds"][name], res["runs"][name] = {}, {}
+        g = torch.Generator(device=device).manual_seed(seed)
+        fn(1, min(L, 16), g)                                            # warm-up: allocations, kernels, caches
         for bs in batches:
             if (name, bs) in skip:
-                res["seconds"][name][str(bs)] = None
+                res["seconds"][name][str(bs)] = res["runs"][name][str(bs)] = None
                 continue
-            g = torch.Generator(device=device).manual_seed(seed)
+            g.manual_seed(seed)
             out = []
-            res["seconds"][name][str(bs)] = wall_time(lambda: out.append(fn(bs, L, g)), device)
+            runs = [wall_time(lambda: out.append(fn(bs, L, g)), device) for _ in range(repeats)]
+            res["seconds"][name][str(bs)], res["runs"][name][str(bs)] = sorted(runs)[len(runs) // 2], runs
             if bs == max(batches):
-                res["quality"][name] = sample_quality(out[0], vocab, judge, lexicon)
+                res["quality"][name] = sample_quality(torch.cat(out), vocab, judge, lexicon)
     return res
 
 
@@ -456,29 +586,49 @@ def sampler_quality(samplers, name):
     return samplers["quality"].get(name) or samplers["quality"][name + " + cache"]
 
 
+def spread(samplers, name, b):
+    "(median, fastest, slowest) seconds of a sampler at batch b, or None where it was not timed."
+    runs = samplers["runs"][name][str(b)]
+    return None if runs is None else (samplers["seconds"][name][str(b)], min(runs), max(runs))
+
+
 def samplers_table(res):
     "The markdown table of Part 11.3 (and the README's), from one entry of results.json."
     s = res["samplers"]
-    fmt_s = lambda v: "—" if v is None else f"{v:.2f}"
-    lines = [f"| sampler ({s['length']} characters) | " + " | ".join(f"batch {b} (s)" for b in s["batches"]) +
-             " | real words | repeated words | unigram entropy (bits) | judge NLL (nats/char) |",
+    big = max(s["batches"])
+    n = sampler_quality(s, "autoregressive")["samples"]
+    cell = lambda t: "—" if t is None else f"{t[0]:.2f} ({t[1]:.2f}–{t[2]:.2f})"
+    lines = [f"| sampler ({s['length']} characters) | " + " | ".join(f"batch {b}: seconds" for b in s["batches"]) +
+             f" | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
              "|---" * (len(s["batches"]) + 5) + "|"]
-    for name, by_batch in s["seconds"].items():
-        q = sampler_quality(s, name)
-        lines.append(f"| {name} | " + " | ".join(fmt_s(by_batch[str(b)]) for b in s["batches"]) +
-                     f" | {100 * q['real_words']:.0f}% | {100 * q['repeated_words']:.1f}% | {q['unigram_bits']:.2f} | "
-                     f"{q['judge_nll']:.3f} |")
+    for name in s["seconds"]:
+        lines.append(f"| {name} | " + " | ".join(cell(spread(s, name, b)) for b in s["batches"]) +
+                     f" | {quality_cells(sampler_quality(s, name))} |")
+    lines.append(f"\nSeconds: the median of {s['repeats']} runs after a warm-up, the fastest and slowest in brackets, "
+                 f"on {s['device']}; —: not timed (too many rows for a CPU). Quality: the {n} samples of the batch-{big} "
+                 f"runs, ± one standard error over samples (Part 9's sweep drew its own 64 per row, on "
+                 f"{res.get('quality', {}).get('drawn_on', 'another run')}).")
     return "\n".join(lines)
 
 
+def speedup(samplers, slow, fast, b):
+    "How many times faster `fast` is than `slow` at batch b: the ratio of medians, and its range over the runs."
+    (m1, lo1, hi1), (m2, lo2, hi2) = spread(samplers, slow, b), spread(samplers, fast, b)
+    return m1 / m2, lo1 / hi2, hi1 / lo2
+
+
 def samplers_lines(samplers):
-    "What the cache saves at the smallest batch, and first hitting's time against the AR model's."
-    b = str(samplers["batches"][0])
-    t = lambda name: samplers["seconds"][name][b]
+    "What the cache saves at the smallest batch, and first hitting's time against the AR model's, with their ranges."
+    b = samplers["batches"][0]
     steps = [int(k.split()[1]) for k in samplers["seconds"] if k.startswith("tweedie") and "cache" in k]
-    return [f"—: not timed (too many rows for {samplers['device']}). At batch {b} the cache is " +
-            ", ".join(f"{t(f'tweedie {s}') / t(f'tweedie {s} + cache'):.1f}× faster at {s} steps" for s in steps) +
-            f"; first hitting takes {t('first hitting') / t('autoregressive'):.1f}× the AR model's time"]
+    said = []
+    for s in steps:
+        r, lo, hi = speedup(samplers, f"tweedie {s}", f"tweedie {s} + cache", b)
+        said.append(f"{r:.2f}× at {s} steps ({lo:.2f}–{hi:.2f}" + (", within run-to-run spread)" if lo <= 1 <= hi
+                                                                    else ")"))
+    r, lo, hi = speedup(samplers, "first hitting", "autoregressive", b)
+    return [f"At batch {b} the cache's speed-up, the ratio of medians (its range over the runs): " + ", ".join(said) +
+            f". First hitting takes {r:.1f}× the AR model's time ({lo:.1f}–{hi:.1f})."]
 
 
 # ----------------------------------------------------------------------------- Part 11.4: longer than the context
@@ -510,15 +660,12 @@ def save_pages(pages, path):
 
 
 def pages_lines(pages):
-    "Along the page: the first stretch against the rest, with the binomial error of one point."
-    S, lines = pages["stretch"], []
+    "Along the page: the first stretch against the last, real words with their standard errors over the pages."
+    lines = [f"{pages['pages']} pages per model; ± one standard error over the pages"]
     for name, run in pages["runs"].items():
-        first, rest = run["along"][0], run["along"][1:] or run["along"]
-        n_words = sum(len(nb().words_of(t[:S])) for t in run["text"])
-        se = math.sqrt(first["real_words"] * (1 - first["real_words"]) / max(1, n_words))
-        lines.append(f"{name:>15}: first stretch {100 * first['real_words']:.0f}% real words, the rest "
-                     f"{100 * sum(r['real_words'] for r in rest) / len(rest):.0f}% (lowest "
-                     f"{100 * min(r['real_words'] for r in rest):.0f}%); ± {100 * se:.1f} points per stretch")
+        first, last = run["along"][0], run["along"][-1]
+        lines.append(f"{name:>15}: real words {pm(first, 'real_words')} in the first stretch, {pm(last, 'real_words')} "
+                     f"in the last ({change(first, last, 'real_words')})")
     return lines
 
 
@@ -543,19 +690,29 @@ def knob_label(knobs):
 
 
 def knob_lines(knobs):
+    "Each setting's quality, and its change in real words and entropy from the exact sampler, with their noise."
     base = next(r for r in knobs["rows"] if not r["knobs"])
-    return [f"{knob_label(r['knobs']):>18}: {fmt(r)}" + ("" if r is base else
-            f"  ({100 * (r['real_words'] - base['real_words']):+.0f} pts real, "
-            f"{r['unigram_bits'] - base['unigram_bits']:+.2f} bits)") for r in knobs["rows"]]
+    return [f"{knobs['samples']} samples per setting, first hitting; ± one standard error over samples"] + [
+        f"{knob_label(r['knobs']):>17}: {fmt(r)}" + ("" if r is base else
+        f"\n{'':>19}({change(base, r, 'real_words')} real words, {change(base, r, 'unigram_bits')})")
+        for r in knobs["rows"]] + [f"a confidence-ordered sample: {r['example']!r}" for r in knobs["rows"]
+                                   if r["knobs"].get("order") == "confidence"]
 
 
 # ------------------------------------------------------------------------------------- Part 11.6: correctors
 def corrector_settings(S):
-    "The exact sampler at S steps and at 4× its network calls, and correctors at 1×, 2× and 4× its calls."
-    return [("exact", dict(steps=S)), ("exact, 4× calls", dict(steps=4 * S)),
-            ("corrector 1×", dict(steps=S // 2, corrector_steps=S // 2)),
-            ("corrector 2×", dict(steps=S, corrector_steps=S)),
-            ("corrector 4×, η=½", dict(steps=S, corrector_steps=3 * S, eta=0.5))]
+    """Each corrector beside Tweedie τ-leaping at the same network calls: S steps against S/2 steps and S/2 corrector
+    steps (1× the calls), and 4S steps against S steps and 3S corrector steps at η = ½ (4× the calls)."""
+    return [(f"Tweedie {S}", dict(steps=S)),
+            (f"Tweedie {S // 2} + corrector {S // 2}", dict(steps=S // 2, corrector_steps=S // 2)),
+            (f"Tweedie {4 * S}", dict(steps=4 * S)),
+            (f"Tweedie {S} + corrector {3 * S}, η=½", dict(steps=S, corrector_steps=3 * S, eta=0.5))]
+
+
+def equal_calls(S):
+    "The (Tweedie, corrector) pairs of corrector_settings(S) that make the same network calls."
+    labels = [label for label, _ in corrector_settings(S)]
+    return [(labels[0], labels[1]), (labels[2], labels[3])]
 
 
 def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
@@ -585,13 +742,16 @@ def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
 
 
 def correctors_table(c):
-    "The markdown table of 11.6 (and the README's), from its entry of results.json."
-    lines = [f"| graph | sampler | network calls | rows per sample | seconds ({c['samples']} samples) | real words | "
-             "repeated words | unigram entropy (bits) | judge NLL (nats/char) |", "|---" * 9 + "|"]
+    "The markdown table of 11.6 (and the README's), from its entry of results.json: pairs at equal network calls."
+    lines = [f"| graph | sampler | network calls | rows per sample | real words | repeated words | unigram entropy | "
+             "judge NLL (nats/char) |", "|---" * 8 + "|"]
     for r in c["rows"]:
-        lines.append(f"| {r['graph']} | {r['setting']} | {r['calls']} | {r['rows_per_sample']:.0f} | {r['seconds']:.0f} | "
-                     f"{100 * r['real_words']:.0f}% | {100 * r['repeated_words']:.1f}% | {r['unigram_bits']:.2f} | "
-                     f"{r['judge_nll']:.3f} |")
+        lines.append(f"| {r['graph']} | {r['setting']} | {r['calls']} | {r['rows_per_sample']:.0f} | {quality_cells(r)} |")
+    rows = {(r["graph"], r["setting"]): r for r in c["rows"]}
+    pairs = [f"{g}, {corr}: {change(rows[g, ex], rows[g, corr], 'real_words')}"
+             for g in ("absorbing", "uniform") for ex, corr in equal_calls(c["base_steps"]) if (g, corr) in rows]
+    lines.append(f"\n{c['samples']} samples of {c['length']} characters per row, on {c['device']}; ± one standard error "
+                 f"over samples. Real words, each corrector against Tweedie at the same calls: " + "; ".join(pairs) + ".")
     return "\n".join(lines)
 
 
@@ -603,7 +763,7 @@ def _refs(ax, quality, key, **kw):
 
 
 def plot_samplers(samplers, quality):
-    "Quality against seconds for every sampler of 11.3, at each batch size."
+    "Quality against seconds for every sampler of 11.3, at each batch size: the run-to-run range and ± one se."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     groups = [("Tweedie", "C1", lambda n: n.startswith("tweedie") and "cache" not in n),
@@ -612,12 +772,14 @@ def plot_samplers(samplers, quality):
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")]):
         for b, ls, marker in zip(samplers["batches"], ("-", "--"), ("o", "s")):
             for group, color, member in groups:
-                pts = [(t, sampler_quality(samplers, n)[key], n.split()[1] if n.startswith("tweedie") else "")
-                       for n, by in samplers["seconds"].items() if member(n) and (t := by[str(b)]) is not None]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=marker, color=color,
-                        mfc=color if b == samplers["batches"][0] else "none", label=f"{group}, batch {b}")
-                for k, (x_, y_, steps) in enumerate(pts if group == "Tweedie + cache" else ()):   # (the same, uncached)
-                    ax.annotate(steps, (x_, y_), fontsize=7, color=color, textcoords="offset points",
+                pts = [(t, sampler_quality(samplers, n), n.split()[1] if n.startswith("tweedie") else "")
+                       for n in samplers["seconds"] if member(n) and (t := spread(samplers, n, b)) is not None]
+                ax.errorbar([p[0][0] for p in pts], [p[1][key] for p in pts], yerr=[p[1][key + "_se"] for p in pts],
+                            xerr=[[p[0][0] - p[0][1] for p in pts], [p[0][2] - p[0][0] for p in pts]], ls=ls,
+                            marker=marker, color=color, mfc=color if b == samplers["batches"][0] else "none",
+                            capsize=2, label=f"{group}, batch {b}")
+                for k, (t, q, steps) in enumerate(pts if group == "Tweedie + cache" else ()):   # (the same, uncached)
+                    ax.annotate(steps, (t[0], q[key]), fontsize=7, color=color, textcoords="offset points",
                                 xytext=(0, 6 if k % 2 == 0 else -11), ha="center")        # above, below, above...
         ax.axhline(quality["validation"][key], color="gray", ls=":", lw=1, label="validation text")
         ax.set(xscale="log", xlabel=f"seconds for {samplers['length']} characters ({samplers['device']})", title=label)
@@ -629,13 +791,13 @@ def plot_samplers(samplers, quality):
 
 
 def plot_pages(pages, quality):
-    "Real words and judge NLL along the page, stretch by stretch."
+    "Real words and judge NLL along the page, stretch by stretch, ± one standard error over the pages."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")]):
         for name, run in pages["runs"].items():
-            ax.plot([i * pages["stretch"] for i in range(len(run["along"]))], [r[key] for r in run["along"]], "o-",
-                    label=name)
+            ax.errorbar([i * pages["stretch"] for i in range(len(run["along"]))], [r[key] for r in run["along"]],
+                        yerr=[r[key + "_se"] for r in run["along"]], fmt="o-", capsize=2, label=name)
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
         ax.set(xlabel=f"position on the page (start of each {pages['stretch']}-character stretch)", title=label)
     axes[0].legend(fontsize=8)
@@ -644,18 +806,21 @@ def plot_pages(pages, quality):
 
 
 def plot_knobs(knobs, quality, data_bits):
-    "Each knob setting of 11.5: quality against unigram entropy (diversity)."
+    "Each knob setting of 11.5: quality against unigram entropy (diversity), ± one standard error each way."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     colour = lambda k: "C3" if "order" in k else "C1" if "top_p" in k else "C0" if "temperature" in k else "k"
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")]):
         for r in knobs["rows"]:
-            ax.scatter(r["unigram_bits"], r[key], color=colour(r["knobs"]))
+            ax.errorbar(r["unigram_bits"], r[key], xerr=r["unigram_bits_se"], yerr=r[key + "_se"], fmt="o",
+                        color=colour(r["knobs"]), capsize=2)
             left = "top_p" in r["knobs"]                       # top-p labels on the left, the rest on the right
             ax.annotate(knob_label(r["knobs"]).replace("temperature", "T"), (r["unigram_bits"], r[key]), fontsize=7,
                         xytext=(-4 if left else 4, 3), textcoords="offset points", ha="right" if left else "left")
         for ref, style in (("validation", dict(color="gray", marker="*")), ("ar_samples", dict(color="C2", marker="^"))):
-            ax.scatter(quality[ref]["unigram_bits"], quality[ref][key], s=80, label=ref.replace("_", " "), **style)
+            q = quality[ref]
+            ax.errorbar(q["unigram_bits"], q[key], xerr=q["unigram_bits_se"], yerr=q[key + "_se"], ms=9, capsize=2,
+                        label=ref.replace("_", " "), **style)
         ax.axvline(data_bits, color="gray", ls=":", lw=1, label="unigram entropy of the data")
         ax.set(xlabel="unigram entropy of the samples (bits): diversity →", title=label)
     axes[0].legend(fontsize=8)
@@ -664,18 +829,19 @@ def plot_knobs(knobs, quality, data_bits):
 
 
 def plot_correctors(correctors, quality):
-    "Real words against network rows per sample: the exact sampler (black) and correctors (red), per graph."
+    "Real words (± one standard error) against network rows per sample: Tweedie (black), with correctors (red)."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), sharey=True)
     for ax, g in zip(axes, ("absorbing", "uniform")):
         for r in (r for r in correctors["rows"] if r["graph"] == g):
-            color = "C3" if r["setting"].startswith("corrector") else "k"
-            ax.scatter(r["rows_per_sample"], r["real_words"], color=color, zorder=3)
-            ax.annotate(r["setting"].replace("corrector ", "").replace(", 4× calls", " 4×"),
-                        (r["rows_per_sample"], r["real_words"]), fontsize=7, color=color, xytext=(0, 6),
-                        textcoords="offset points", ha="center")
+            color = "C3" if "corrector" in r["setting"] else "k"
+            ax.errorbar(r["rows_per_sample"], r["real_words"], yerr=r["real_words_se"], fmt="o", color=color,
+                        capsize=2, zorder=3)
+            ax.annotate(r["setting"].replace("corrector", "corr.").replace("Tweedie ", ""),
+                        (r["rows_per_sample"], r["real_words"]), fontsize=7, color=color, xytext=(4, 4),
+                        textcoords="offset points", ha="left")
         _refs(ax, quality, "real_words")
-        ax.set(xscale="log", xlabel="network rows per sample (log)", title=f"{g}: black exact, red correctors")
+        ax.set(xscale="log", xlabel="network rows per sample (log)", title=f"{g}: black Tweedie, red with correctors")
         ax.margins(x=0.2)
     axes[0].set_ylabel("real words (share) ↑"); axes[0].legend(fontsize=7, loc="center right")
     fig.tight_layout()
@@ -692,29 +858,46 @@ def training_meta(trained):
 
 
 # --------------------------------------------------------------------------- What we found (Part 9, Part 12)
-def pct(x):
-    return f"{100 * x:.0f}%"
+# nanoGPT's published anchor (its README, "quick start"): the best validation loss of its shakespeare_char baby GPT,
+# 6 layers, 6 heads, 384 channels, context 256, on this text with the same 90/10 split, in nats per character.
+NANOGPT_VAL_NATS, NANOGPT_URL = 1.4697, "https://github.com/karpathy/nanoGPT#quick-start"
+
+
+def verdict(ref, named, key, ref_name="real text"):
+    "Which of `named` (name -> measures) are within noise of `ref` on `key`, and which lie below or above it."
+    groups = {"within noise of " + ref_name: [], "below it": [], "above it": []}
+    for name, x in named.items():
+        d, se = noise(ref, x, key)
+        groups["within noise of " + ref_name if abs(d) <= 2 * se else "below it" if d < 0 else "above it"].append(name)
+    return "; ".join(f"{k}: {' and '.join(v)}" for k, v in groups.items() if v)
 
 
 def findings(r):
     """What the measurements say, in sentences, every number from the entry `r` of results.json (markdown bullets).
-    Sections that were not measured are left out; each claim is worded from the numbers' signs, not typed in."""
+    Sections that were not measured are left out; a difference is worded as one only beyond two standard errors."""
     out = []
     b = r.get("bits_per_char")
     if b:
-        a, u, ar = (b[k]["bpc"] for k in ("absorbing", "uniform", "autoregressive"))
-        out.append(f"**The bound.** On every validation window the absorbing diffusion model's likelihood bound is "
-                   f"{a:.3f} bits per character, {a / ar:.2f}× the autoregressive model's exact {ar:.3f} (uniform: "
-                   f"{u:.3f}, {u / ar:.2f}×), with the same backbone, data and training steps.")
+        a, u, ar = (b[k] for k in ("absorbing", "uniform", "autoregressive"))
+        nats = ar["bpc"] * math.log(2)
+        out.append(f"**The bound.** On all {a['windows']} validation windows the absorbing diffusion model's likelihood "
+                   f"bound is {a['bpc']:.3f} ± {a['se']:.3f} bits per character (± its Monte Carlo standard error), "
+                   f"{a['bpc'] / ar['bpc']:.2f}× the autoregressive model's exact {ar['bpc']:.3f} (uniform: "
+                   f"{u['bpc']:.3f} ± {u['se']:.3f}, {u['bpc'] / ar['bpc']:.2f}×), with the same backbone, data and "
+                   f"training steps. For scale, the baseline's {ar['bpc']:.3f} bits are {nats:.3f} nats per character; "
+                   f"[nanoGPT reports]({NANOGPT_URL}) a best validation loss of {NANOGPT_VAL_NATS} nats for its baby "
+                   f"GPT of the same size on the same text and split.")
     curve, best, steps = r.get("training_curve"), r.get("best_steps"), r.get("train_steps")
     if curve and best:
+        last = [g for g in ("absorbing", "uniform") if best.get(g) == steps]
         arc = curve["autoregressive"]
         low = min(arc, key=lambda p: p["val_bpc"])
-        if best["absorbing"] == steps and best["autoregressive"] < steps:
-            out.append(f"**Still improving.** The absorbing model's best validation step was its last ({steps:,}), "
-                       f"while the autoregressive model was best at step {best['autoregressive']:,} and then overfit, "
-                       f"from {low['val_bpc']:.3f} to {arc[-1]['val_bpc']:.3f} bits/char by the end: more training "
-                       f"would help diffusion, not the baseline.")
+        if last and best["autoregressive"] < steps:
+            out.append(f"**Still improving at the end.** The best validation step of the {' and '.join(last)} "
+                       f"model{'s' if len(last) > 1 else ''} was the last ({steps:,}); the autoregressive model's was "
+                       f"{best['autoregressive']:,}, after which its validation estimate rose from {low['val_bpc']:.3f} "
+                       f"to {arc[-1]['val_bpc']:.3f} bits/char (training's estimate on random batches, "
+                       f"`random_batch_bpc`). Whether longer training closes the gap is not measured here.")
         else:
             out.append("**Training.** Best validation steps: " +
                        ", ".join(f"{k} {v:,}" for k, v in best.items()) + f" of {steps:,}.")
@@ -722,54 +905,74 @@ def findings(r):
     if q:
         qa, qu = quoted(q["runs"]["absorbing/tweedie"]), quoted(q["runs"]["uniform/tweedie"])
         ars, val = q["ar_samples"], q["validation"]
-        rep = lambda x: f"{100 * x['repeated_words']:.1f}%"
-        out.append(f"**The samples.** At {qa['steps']} steps, {pct(qa['real_words'])} of the absorbing model's words "
-                   f"are real words ({pct(qu['real_words'])} for the uniform one), against {pct(ars['real_words'])} "
-                   f"in the autoregressive model's samples and {pct(val['real_words'])} in real text. Repeated word "
-                   f"pairs: {rep(qa)}, {rep(qu)} and {rep(ars)} (real text {rep(val)}); unigram entropy "
-                   f"{qa['unigram_bits']:.2f}, {qu['unigram_bits']:.2f} and {ars['unigram_bits']:.2f} bits (real text "
-                   f"{val['unigram_bits']:.2f}).")
-        if ars["judge_nll"] < val["judge_nll"]:
+        three = {"absorbing": qa, "uniform": qu, "autoregressive": ars}
+        out.append(f"**The samples.** At {qa['steps']} steps ({q['samples']} samples each, ± one standard error), "
+                   f"{pm(qa, 'real_words')} of the absorbing model's words are real words ({pm(qu, 'real_words')} for "
+                   f"the uniform one), against {pm(ars, 'real_words')} in the autoregressive model's samples and "
+                   f"{pm(val, 'real_words')} in real text. Unigram entropy {pm(qa, 'unigram_bits')}, "
+                   f"{pm(qu, 'unigram_bits')} and {pm(ars, 'unigram_bits')} against real text's "
+                   f"{pm(val, 'unigram_bits')} ({verdict(val, three, 'unigram_bits')}); repeated word pairs "
+                   f"{pm(qa, 'repeated_words')}, {pm(qu, 'repeated_words')} and {pm(ars, 'repeated_words')}, real text "
+                   f"{pm(val, 'repeated_words')} ({verdict(val, three, 'repeated_words')}).")
+        if ars["judge_nll"] < val["judge_nll"] and beyond_noise(val, ars, "judge_nll"):
             out.append(f"**The judge is partial.** The autoregressive judge gives its own model's samples "
-                       f"{ars['judge_nll']:.3f} nats/char, less than real text's {val['judge_nll']:.3f}: it rewards "
-                       f"text like its own, so its column is read together with the others.")
+                       f"{pm(ars, 'judge_nll')} nats/char, less than real text's {pm(val, 'judge_nll')}: it rewards "
+                       f"text like its own, so its column is read together with the others, and Part 10 adds a "
+                       f"second judge.")
+        else:
+            out.append(f"**The judge.** The autoregressive judge gives its own model's samples {pm(ars, 'judge_nll')} "
+                       f"nats/char and real text {pm(val, 'judge_nll')} ({change(val, ars, 'judge_nll')}).")
     s = r.get("samplers")
     if s and "first hitting" in s["seconds"]:
         fh = sampler_quality(s, "first hitting")
         tw = max((k for k in s["seconds"] if k.startswith("tweedie")), key=lambda k: int(k.split()[1]))
-        t1 = lambda k: s["seconds"][k][str(s["batches"][0])]
+        ratio, lo, hi = speedup(s, "first hitting", "autoregressive", s["batches"][0])
         out.append(f"**Any order, exactly.** The first-hitting sampler reveals one character per network call, in a "
-                   f"random order, with no discretisation error: {pct(fh['real_words'])} real words (Tweedie at "
-                   f"{tw.split()[1]} steps: {pct(sampler_quality(s, tw)['real_words'])}). On {s['device']} it takes "
-                   f"{t1('first hitting') / t1('autoregressive'):.1f}× the autoregressive model's time at batch "
-                   f"{s['batches'][0]}.")
+                   f"random order, with no discretisation error: {pm(fh, 'real_words')} real words against Tweedie's "
+                   f"{pm(sampler_quality(s, tw), 'real_words')} at {tw.split()[1]} steps "
+                   f"({change(sampler_quality(s, tw), fh, 'real_words')}; {fh['samples']} samples each). On "
+                   f"{s['device']} it takes {ratio:.1f}× the autoregressive model's time at batch {s['batches'][0]} "
+                   f"({lo:.1f}–{hi:.1f}× over {s['repeats']} runs).")
     inf = r.get("infill")
-    if inf and "absorbing/tweedie" in inf["runs"]:
-        fill = inf["runs"]["absorbing/tweedie"]["extra_nats_per_hole_char"]
-        line = (f"**Infilling.** A diffusion model fills a hole between two fixed ends, which a left-to-right model "
-                f"cannot: on {inf['passages']} validation passages with a {inf['hole']}-character hole, the absorbing "
-                f"model's fill costs {fill:+.2f} nats per hole character over the original, under the judge")
-        prefix = inf["runs"].get("autoregressive/prefix")
-        if prefix:
-            line += (f"; the autoregressive model's continuation of the prefix alone, blind to the right side, costs "
-                     f"{prefix['extra_nats_per_hole_char']:+.2f}")
-            if prefix["extra_nats_per_hole_char"] < fill:
-                line += ", read by a judge that prefers its own model's characters"
+    if inf and "ngram" in inf["runs"].get("absorbing/tweedie", {}):
+        fill, cont = inf["runs"]["absorbing/tweedie"], inf["runs"].get("autoregressive/prefix")
+        say = lambda x, j: f"{x[j]['extra_nats_per_hole_char']:+.2f} ± {x[j]['se']:.2f}"
+        line = (f"**Infilling.** On {inf['passages']} validation passages with a {inf['hole']}-character hole, the "
+                f"absorbing model fills the hole seeing both ends, at {say(fill, 'ar')} nats per hole character over "
+                f"the original under the AR judge and {say(fill, 'ngram')} under a {inf['ngram_order']}-gram model of "
+                f"the training text, a second judge that is neither model")
+        if cont:
+            line += (f". The autoregressive model's continuation of the prefix alone, blind to the right side, costs "
+                     f"{say(cont, 'ar')} and {say(cont, 'ngram')}")
+            line += ". " + infill_verdict(inf)
         out.append(line + ".")
     c = r.get("correctors")
     if c:
         rows = {(x["graph"], x["setting"]): x for x in c["rows"]}
-        big, more = corrector_settings(c["base_steps"])[-1][0], corrector_settings(c["base_steps"])[1][0]
-        gr = [g for g in ("absorbing", "uniform") if (g, big) in rows and (g, more) in rows]
-        move = lambda g, k: f"{pct(rows[g, 'exact']['real_words'])} → {pct(rows[g, k]['real_words'])}"
-        ent = max(abs(rows[g, big]["unigram_bits"] - rows[g, "exact"]["unigram_bits"]) for g in gr)
-        line = (f"**Correctors.** Revisiting revealed characters at four times the network calls moves real words "
-                f"{', '.join(f'{move(g, big)} ({g})' for g in gr)}, with unigram entropy within {ent:.2f} bits; the "
-                f"exact sampler given the same calls: {', '.join(f'{move(g, more)} ({g})' for g in gr)}")
-        if all(rows[g, big]["real_words"] > rows[g, more]["real_words"] for g in gr):
-            line += ". Correcting helps, not the calls"
-        if q and all(rows[g, big]["real_words"] < q["ar_samples"]["real_words"] for g in gr):
-            line += f"; the autoregressive model's {pct(q['ar_samples']['real_words'])} stays out of reach"
+        pairs = [(g, ex, co) for g in ("absorbing", "uniform") for ex, co in equal_calls(c["base_steps"])
+                 if (g, ex) in rows and (g, co) in rows]
+        said = [f"{pm(rows[g, ex], 'real_words')} → {pm(rows[g, co], 'real_words')} ({g}, {rows[g, ex]['calls']} and "
+                f"{rows[g, co]['calls']} calls: {change(rows[g, ex], rows[g, co], 'real_words')})" for g, ex, co in pairs]
+        wins = [rows[g, co]["real_words"] > rows[g, ex]["real_words"] and beyond_noise(rows[g, ex], rows[g, co],
+                "real_words") for g, ex, co in pairs]
+        line = (f"**Correctors.** Against Tweedie at the same network calls ({c['samples']} samples each), correctors "
+                f"move real words {'; '.join(said)}")
+        line += (". At equal calls, spending them on a corrector beats spending them on Tweedie steps" if all(wins) else
+                 ". At equal calls the differences are within noise" if not any(wins) and not any(
+                     beyond_noise(rows[g, ex], rows[g, co], "real_words") for g, ex, co in pairs) else
+                 f". A corrector wins beyond noise in {sum(wins)} of {len(wins)} pairs")
+        t1, t4 = equal_calls(c["base_steps"])[0][0], equal_calls(c["base_steps"])[1][0]
+        alone = [f"{change(rows[g, t1], rows[g, t4], 'real_words')} ({g})" for g in ("absorbing", "uniform")
+                 if (g, t1) in rows and (g, t4) in rows]
+        if alone:
+            line += f"; four times the Tweedie steps alone: {', '.join(alone)}"
+        ent = [beyond_noise(rows[g, ex], rows[g, co], "unigram_bits") for g, ex, co in pairs]
+        line += (f"; unigram entropy moves by at most "
+                 f"{max(abs(rows[g, co]['unigram_bits'] - rows[g, ex]['unigram_bits']) for g, ex, co in pairs):.2f} "
+                 f"bits" + (", within noise" if not any(ent) else f", beyond noise in {sum(ent)} of {len(ent)} pairs"))
+        if q and all(rows[g, co]["real_words"] < q["ar_samples"]["real_words"] and
+                     beyond_noise(rows[g, co], q["ar_samples"], "real_words") for g, ex, co in pairs):
+            line += f". The autoregressive model's {pm(q['ar_samples'], 'real_words')} stays out of reach"
         out.append(line + ".")
     return out
 

@@ -1,13 +1,16 @@
-"""The shipped models' training curve (`training_curve` of the `gpu` entry of assets/results.json), from their
-checkpoints, with the notebook's own functions.
+"""Score the texts the shipped models wrote, with the notebook's own functions, into the `gpu` entry of
+assets/results.json: the training curve, Part 9's quality sweep and Part 11.4's pages.
 
     python scripts/score_shipped.py [--threads 1]
 
-Each checkpoint keeps its run's history: the validation bound (the NLL for AR) at every evaluation, and the
-samples the run drew as it trained. This scores those samples the way the notebook does (real words, repeated
-words, unigram entropy and the AR judge's NLL) and writes the curve of Part 9's figure of quality while training,
-leaving the entry's other sections as they are. `DIFFUSION_EVAL=1` in the notebook re-measures those sections on
-your device, but its curve keeps only the bound: run this after it.
+Nothing is sampled here; every text was drawn before and is kept:
+- `training_curve`: each checkpoint keeps its run's history, the validation bound (the NLL for AR) at every
+  evaluation and the samples the run drew as it trained;
+- `quality`: assets/gpu-training-log.json keeps the sweep's texts (64 per row, drawn on the GPU that trained the
+  models); the validation references are re-read from the text with the notebook's seed;
+- `pages`: the entry keeps every page in full.
+Each is scored the way the notebook scores samples (real words, repeated words, unigram entropy and the AR judge's
+NLL, each with its standard error), leaving the entry's other sections as they are.
 """
 import argparse
 import json
@@ -26,7 +29,7 @@ def main():
         torch.set_num_threads(args.threads)
     nb = load_notebook("gpu")
     dev = torch.device("cpu")
-    text, vocab, train_data, _ = load_data(nb)
+    text, vocab, train_data, val_data = load_data(nb)
     lexicon = set(nb.words_of(text[:len(train_data)]))
     models, blobs = {}, {}
     for g in ("absorbing", "uniform", "autoregressive"):
@@ -43,8 +46,22 @@ def main():
                 p.update({k: v for k, v in nb.sample_quality(encode(e["samples"]), vocab, ar, lexicon).items()
                           if k != "example"})
     res["training_curve"] = curve
+    score = lambda texts: nb.sample_quality(encode(texts), vocab, ar, lexicon)
+    log = json.load(open(ROOT / "assets" / "gpu-training-log.json"))
+    q = res["quality"]
+    for key, rows in q["runs"].items():                        # "absorbing/tweedie": rows by steps
+        graph, method = key.split("/")
+        for row in rows:
+            row.update(steps=row["steps"], **score(log[graph]["quality"][f"{method}/{row['steps']}"]))
+    q["ar_samples"] = score(log["autoregressive"]["quality"]["ar/T=1"])
+    val_windows = nb.windows_of(val_data, nb.P["block_size"])
+    pick = torch.randperm(len(val_windows), generator=torch.Generator().manual_seed(nb.seed))[:q["samples"]]
+    q["validation"] = nb.sample_quality(val_windows[pick], vocab, ar, lexicon)
+    pages = res["pages"]
+    for run in pages["runs"].values():
+        run["along"] = measure.quality_along(encode(run["text"]), vocab, ar, lexicon, pages["stretch"])
     measure.save_results(path, res)
-    print(f"training_curve of the gpu entry written to {path}")
+    print(f"training_curve, quality and pages of the gpu entry written to {path}")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,10 @@ def test_knob_sweep_and_sampler_table(nb, measure):
                         "autoregressive"}
     res = measure.measure_samplers(zoo, ar, V(), {"ab"}, 48, [1, 3], 0, "cpu", skip={("tweedie 16", 3)})
     assert res["seconds"]["tweedie 16"]["3"] is None and res["seconds"]["tweedie 16"]["1"] > 0
+    runs = res["runs"]["tweedie 4"]["3"]                                 # three timed runs, the median kept
+    assert len(runs) == res["repeats"] == 3 and res["seconds"]["tweedie 4"]["3"] == sorted(runs)[1]
+    assert res["quality"]["tweedie 4"]["samples"] == 3 * 3                 # every timed run's samples, scored
     assert res["quality"]["tweedie 4"] == res["quality"]["tweedie 4 + cache"]          # the same samples
     assert "tweedie 16" not in res["quality"] and "tweedie 16 + cache" in res["quality"]
-    assert measure.too_slow_without_cache([64, 1024], [1, 32], "cpu") == {("tweedie 1024", 32)}
+    assert measure.too_slow_without_cache([64, 1024], [1, 32], "cpu") == {("tweedie 64", 32), ("tweedie 1024", 32)}
     assert measure.too_slow_without_cache([64, 1024], [1, 32], "cuda") == set()

@@ -35,7 +35,7 @@ def test_train_returns_the_weights_with_the_lowest_validation_loss(nb, scale, tr
                                       scale.ScaleConfig(**nb.asdict(tc), compile=False))
     best = min(range(len(h["val_bpc"])), key=h["val_bpc"].__getitem__)
     assert h["best_step"] == h["val_step"][best] and h["best_val_bpc"] == h["val_bpc"][best]
-    again = nb.estimate_bpc(ema, data[3000:], tc.eval_batches, tc.batch_size)     # same windows, same seeds
+    again = nb.random_batch_bpc(ema, data[3000:], tc.eval_batches, tc.batch_size)     # same windows, same seeds
     assert again == pytest.approx(h["best_val_bpc"], abs=1e-6)
     assert h["step"] == list(range(1, tc.max_iters + 1)) and len(h["train_loss"]) == tc.max_iters
     if trainer == "at scale":
