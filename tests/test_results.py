@@ -234,3 +234,14 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results):
             gain[g] = gain.get(g, 0) + b["real_words"] - a["real_words"]
         assert not measure.beyond_noise(rows[g, pairs[0][0]], rows[g, pairs[1][0]], "real_words")
     assert gain["uniform"] > gain["absorbing"]
+    # Part 11.5: "temperature and top-p buy real words and a lower judge NLL with entropy below the data's;
+    # confidence order goes furthest, and repeated words multiply"
+    k = r["knobs"]["rows"]
+    exact = next(x for x in k if not x["knobs"])
+    for x in k:
+        if "temperature" in x["knobs"] or "top_p" in x["knobs"]:
+            assert far_below(exact, x, "real_words") and far_below(x, exact, "judge_nll")
+            assert far_below(x, q["validation"], "unigram_bits")
+    confidence = next(x for x in k if x["knobs"].get("order") == "confidence")
+    assert confidence["real_words"] == max(x["real_words"] for x in k)
+    assert far_below(exact, confidence, "repeated_words")
