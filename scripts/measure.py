@@ -385,7 +385,7 @@ def quality_cells(r):
 def results_table(res):
     "The README's results table, from one entry of results.json (the sweep at QUALITY_STEPS steps, or fewer)."
     b, q = res["bits_per_char"], res["quality"]
-    lines = [f"| model | val bits/char | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
+    lines = ["| model | val bits/char | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
              "|---|---|---|---|---|---|"]
     for key, rows in q["runs"].items():
         name, method = key.split("/")
@@ -478,13 +478,17 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     return res
 
 
+def infill_gap(res, judge):
+    "The absorbing fill's extra cost less the AR continuation's under `judge` ('ar' or 'ngram'), and its se."
+    fill, cont = res["runs"]["absorbing/tweedie"][judge], res["runs"]["autoregressive/prefix"][judge]
+    return (fill["extra_nats_per_hole_char"] - cont["extra_nats_per_hole_char"], math.hypot(fill["se"], cont["se"]))
+
+
 def infill_verdict(res):
     "Which costs the judges less, the absorbing model's fill or the AR model's blind continuation, beyond noise."
-    fill, cont = res["runs"]["absorbing/tweedie"], res["runs"]["autoregressive/prefix"]
     gap = {}
     for j in ("ar", "ngram"):
-        d = fill[j]["extra_nats_per_hole_char"] - cont[j]["extra_nats_per_hole_char"]
-        se = math.hypot(fill[j]["se"], cont[j]["se"])
+        d, se = infill_gap(res, j)
         gap[j] = "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
     if gap["ar"] == gap["ngram"] == "continuation":
         return ("Both judges find the blind continuation cheaper: at this budget the diffusion model's characters cost "
@@ -509,10 +513,8 @@ def infill_lines(res):
                                                 for j in ("ar", "ngram")))
     if "autoregressive/prefix" not in res["runs"]:
         return lines
-    fill, cont = res["runs"]["absorbing/tweedie"], res["runs"]["autoregressive/prefix"]
-    gaps = [f"{fill[j]['extra_nats_per_hole_char'] - cont[j]['extra_nats_per_hole_char']:+.2f} ± "
-            f"{math.hypot(fill[j]['se'], cont[j]['se']):.2f} under the {name}" for j, name in
-            (("ar", "AR judge"), ("ngram", "n-gram judge"))]
+    gaps = [f"{infill_gap(res, j)[0]:+.2f} ± {infill_gap(res, j)[1]:.2f} under the {name}"
+            for j, name in (("ar", "AR judge"), ("ngram", "n-gram judge"))]
     return lines + [f"the absorbing fill less the continuation: {', '.join(gaps)}",
                     infill_verdict(res) + " (beyond two standard errors)."]
 
@@ -599,7 +601,7 @@ def samplers_table(res):
     n = sampler_quality(s, "autoregressive")["samples"]
     cell = lambda t: "—" if t is None else f"{t[0]:.2f} ({t[1]:.2f}–{t[2]:.2f})"
     lines = [f"| sampler ({s['length']} characters) | " + " | ".join(f"batch {b}: seconds" for b in s["batches"]) +
-             f" | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
+             " | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
              "|---" * (len(s["batches"]) + 5) + "|"]
     for name in s["seconds"]:
         lines.append(f"| {name} | " + " | ".join(cell(spread(s, name, b)) for b in s["batches"]) +

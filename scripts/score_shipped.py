@@ -52,7 +52,7 @@ def main():
     for key, rows in q["runs"].items():                        # "absorbing/tweedie": rows by steps
         graph, method = key.split("/")
         for row in rows:
-            row.update(steps=row["steps"], **score(log[graph]["quality"][f"{method}/{row['steps']}"]))
+            row.update(**score(log[graph]["quality"][f"{method}/{row['steps']}"]))
     q["ar_samples"] = score(log["autoregressive"]["quality"]["ar/T=1"])
     val_windows = nb.windows_of(val_data, nb.P["block_size"])
     pick = torch.randperm(len(val_windows), generator=torch.Generator().manual_seed(nb.seed))[:q["samples"]]
