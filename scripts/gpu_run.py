@@ -37,6 +37,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from notebook import ROOT, load_data, load_notebook  # noqa: E402
 import measure  # noqa: E402
+import report  # noqa: E402
 
 STAGES = ["env", "nbval", "fp16", "bench", "sweep", "train", "samplers"]
 SHARE = {"nbval": 0.15, "fp16": 0.04, "bench": 0.2, "sweep": 0.2, "samplers": 0.08}   # of the budget, at most
@@ -238,7 +239,7 @@ def stage_samplers(args):
                               nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev),
                               repeats=1)               # (one timed run each: this run's time goes to training)
     res.update(model=str(path))                      # measure_samplers names the device
-    print(measure.samplers_table({"samplers": res}))
+    print(report.samplers_table({"samplers": res}))
     put(work, "samplers", res)
 
 

@@ -34,6 +34,7 @@ stopped.
 """
 import copy
 import os
+import pickle
 import random
 import sys
 import time
@@ -125,29 +126,55 @@ def log_losses(history, losses, step):
         losses.clear()
 
 
+def rng_states(g):
+    "Every random state a resumed run needs, as tensors, numbers and strings only (so it loads with weights_only)."
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(data=g.get_state(), torch=torch.get_rng_state(),
+                python=dict(version=version, mt=torch.tensor(mt, dtype=torch.int64), gauss=gauss),
+                numpy=dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+                           has_gauss=int(has_gauss), cached=float(cached)),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def set_rng_states(g, r):
+    g.set_state(r["data"]); torch.set_rng_state(r["torch"])
+    random.setstate((r["python"]["version"], tuple(r["python"]["mt"].tolist()), r["python"]["gauss"]))
+    n = r["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    if r["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(r["cuda"])
+
+
 def save_training_state(path, model, ema, opt, scaler, g, st):
-    "Everything a cut-off run needs to go on where it stopped, written atomically."
+    "Everything a cut-off run needs to go on where it stopped, written atomically: tensors, numbers and strings."
     blob = dict(st, model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(), scaler=scaler.state_dict(),
-                rng=dict(data=g.get_state(), torch=torch.get_rng_state(), python=random.getstate(),
-                         numpy=np.random.get_state(),
-                         cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None))
+                rng=rng_states(g))
     nb.atomic_write(path, lambda f: torch.save(blob, f))
+
+
+def load_training_state(path):
+    """A state file, unpickled with weights_only=True: tensors, numbers, strings and containers of them, nothing
+    that could run code. A file that holds anything else is refused with an error that says what to do."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(
+            f"{path} holds objects other than tensors, numbers and strings, so it was not loaded: unpickling it could "
+            f"run code. This script's own state files never do. Delete it to start the run afresh, or continue from "
+            f"a checkpoint's weights with --init-from. (PyTorch said: {str(e).splitlines()[0]})") from None
 
 
 def resume_training(path, model, ema, opt, scaler, g):
     dev = next(model.parameters()).device
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_training_state(path)
     model.load_state_dict(blob["model"]); ema.load_state_dict(blob["ema"])
     opt.load_state_dict(blob["opt"]); scaler.load_state_dict(blob["scaler"])
     for state in opt.state.values():                                       # optimiser moments onto the device
         for k, v in state.items():
             if torch.is_tensor(v) and k != "step":
                 state[k] = v.to(dev)
-    r = blob["rng"]
-    g.set_state(r["data"]); torch.set_rng_state(r["torch"])
-    random.setstate(r["python"]); np.random.set_state(r["numpy"])
-    if r["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(r["cuda"])
+    set_rng_states(g, blob["rng"])
     print(f"resumed {path} at step {blob['it']} ({blob['seconds'] / 60:.1f} min trained)")
     return {k: blob[k] for k in ("it", "seconds", "best", "history")}
 

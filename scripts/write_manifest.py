@@ -12,7 +12,8 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FILES = ["assets/gpu-absorbing.pt", "assets/gpu-uniform.pt", "assets/gpu-autoregressive.pt", "assets/results.json",
-         "assets/cpu-position-ablation.json", "scripts/measure.py", "scripts/scale.py"]
+         "assets/cpu-position-ablation.json", "scripts/measure.py", "scripts/figures.py", "scripts/report.py",
+         "scripts/scale.py"]
 
 if __name__ == "__main__":
     manifest = {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in FILES}

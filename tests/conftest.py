@@ -15,9 +15,23 @@ def nb():
 
 @pytest.fixture(scope="session")
 def measure(nb):
-    "The notebook's appendix module (scripts/measure.py), which calls the notebook's definitions."
+    "The notebook's appendix on measuring (scripts/measure.py), which calls the notebook's definitions."
     import measure
     return measure
+
+
+@pytest.fixture(scope="session")
+def report(nb):
+    "The notebook's appendix on wording (scripts/report.py): the findings, the printed lines, the README's tables."
+    import report
+    return report
+
+
+@pytest.fixture(scope="session")
+def figures(nb):
+    "The notebook's appendix on drawing (scripts/figures.py): the code of every figure."
+    import figures
+    return figures
 
 
 @pytest.fixture(scope="session")

@@ -120,14 +120,14 @@ def row(real=0.6, se=0.01, bits=4.8, bits_se=0.02, judge=2.5, judge_se=0.03, rep
                 judge_nll_se=judge_se, repeated_words=rep, repeated_words_se=rep_se, samples=n)
 
 
-def test_change_says_noise_under_two_standard_errors(measure):
+def test_change_says_noise_under_two_standard_errors(report):
     a, b = row(real=0.60, se=0.01), row(real=0.62, se=0.01)        # +2.0 ± 1.41 points: noise
-    assert measure.change(a, b, "real_words") == "+2.0 ± 1.4 points, within noise"
+    assert report.change(a, b, "real_words") == "+2.0 ± 1.4 points, within noise"
     c = row(real=0.64, se=0.01)                                    # +4.0 ± 1.41: beyond
-    assert measure.change(a, c, "real_words") == "+4.0 ± 1.4 points"
-    assert measure.beyond_noise(a, c, "real_words") and not measure.beyond_noise(a, b, "real_words")
-    assert measure.pm(a, "judge_nll") == "2.500 ± 0.030" and measure.pm(a, "unigram_bits") == "4.80 ± 0.02 bits"
-    assert measure.verdict(row(bits=4.84), {"x": row(bits=4.83), "y": row(bits=4.70), "z": row(bits=4.95)},
+    assert report.change(a, c, "real_words") == "+4.0 ± 1.4 points"
+    assert report.beyond_noise(a, c, "real_words") and not report.beyond_noise(a, b, "real_words")
+    assert report.pm(a, "judge_nll") == "2.500 ± 0.030" and report.pm(a, "unigram_bits") == "4.80 ± 0.02 bits"
+    assert report.verdict(row(bits=4.84), {"x": row(bits=4.83), "y": row(bits=4.70), "z": row(bits=4.95)},
                            "unigram_bits") == "within noise of real text: x; below it: y; above it: z"
 
 
@@ -168,41 +168,41 @@ def entry():
                                 for s, c, r in zip(settings, calls, reals)]}}
 
 
-def bullet(measure, r, name):
-    hits = [line for line in measure.findings(r) if line.startswith(f"**{name}")]
-    assert len(hits) == 1, (name, measure.findings(r))
+def bullet(report, r, name):
+    hits = [line for line in report.findings(r) if line.startswith(f"**{name}")]
+    assert len(hits) == 1, (name, report.findings(r))
     return hits[0]
 
 
-def test_findings_bound_and_the_nanogpt_anchor(measure):
-    text = bullet(measure, entry(), "The bound")
+def test_findings_bound_and_the_nanogpt_anchor(report):
+    text = bullet(report, entry(), "The bound")
     assert "2.500 ± 0.015 bits per character" in text and "1.20×" in text
     assert f"{2.08 * math.log(2):.3f} nats per character" in text and "1.4697" in text and "nanoGPT" in text
 
 
-def test_findings_training_branches(measure):
-    assert "Whether longer training closes the gap is not measured" in bullet(measure, entry(), "Still improving")
+def test_findings_training_branches(report):
+    assert "Whether longer training closes the gap is not measured" in bullet(report, entry(), "Still improving")
     r = entry()
     r["best_steps"]["absorbing"] = r["best_steps"]["uniform"] = 3000
-    assert "3,000" in bullet(measure, r, "Training")
+    assert "3,000" in bullet(report, r, "Training")
 
 
-def test_findings_samples_say_which_entropies_match_real_text(measure):
-    text = bullet(measure, entry(), "The samples")
+def test_findings_samples_say_which_entropies_match_real_text(report):
+    text = bullet(report, entry(), "The samples")
     assert "60.0 ± 1.0%" in text and "92.5 ± 0.6%" in text
     assert "within noise of real text: absorbing and autoregressive; below it: uniform" in text
 
 
-def test_findings_judge_branches(measure):
-    assert "partial" in bullet(measure, entry(), "The judge is partial")
+def test_findings_judge_branches(report):
+    assert "partial" in bullet(report, entry(), "The judge is partial")
     r = entry()
     r["quality"]["ar_samples"]["judge_nll"] = 1.45                 # 0.05 below real text, 0.042 se: noise
-    text = bullet(measure, r, "The judge.")
-    assert "within noise" in text and not any("partial" in line for line in measure.findings(r))
+    text = bullet(report, r, "The judge.")
+    assert "within noise" in text and not any("partial" in line for line in report.findings(r))
 
 
-def test_findings_any_order(measure):
-    text = bullet(measure, entry(), "Any order")
+def test_findings_any_order(report):
+    text = bullet(report, entry(), "Any order")
     assert "67.0 ± 1.5%" in text and "within noise" in text and "8.0×" in text and "over 3 runs" in text
 
 
@@ -213,51 +213,51 @@ def test_findings_any_order(measure):
     (1.27, 0.09, 0.4, 0.45, "The judges disagree (the AR judge finds the continuation cheaper, the n-gram judge no "
                             "difference beyond noise)"),
 ])
-def test_findings_infill_every_verdict(measure, ar_fill, ar_cont, ng_fill, ng_cont, expect):
+def test_findings_infill_every_verdict(ar_fill, ar_cont, ng_fill, ng_cont, expect, report):
     r = entry()
     runs = r["infill"]["runs"]
     runs["absorbing/tweedie"]["ar"]["extra_nats_per_hole_char"] = ar_fill
     runs["autoregressive/prefix"]["ar"]["extra_nats_per_hole_char"] = ar_cont
     runs["absorbing/tweedie"]["ngram"]["extra_nats_per_hole_char"] = ng_fill
     runs["autoregressive/prefix"]["ngram"]["extra_nats_per_hole_char"] = ng_cont
-    text = bullet(measure, r, "Infilling")
+    text = bullet(report, r, "Infilling")
     assert expect in text and "5-gram" in text
-    lines = measure.infill_lines(dict(r["infill"], steps=64, original_nats_per_char={"ar": 1.5, "ngram": 1.7}))
+    lines = report.infill_lines(dict(r["infill"], steps=64, original_nats_per_char={"ar": 1.5, "ngram": 1.7}))
     assert lines[-1].startswith(expect) and f"{ar_fill - ar_cont:+.2f} ± 0.13 under the AR judge" in lines[-2]
 
 
-def test_findings_correctors_every_verdict(measure):
-    text = bullet(measure, entry(), "Correctors")
+def test_findings_correctors_every_verdict(report):
+    text = bullet(report, entry(), "Correctors")
     assert "spending them on a corrector beats" in text and "stays out of reach" in text
     assert "65 and 66 calls" in text and "within noise" in text           # the uniform Tweedie 4× alone: +2 ± 1.4
     r = entry()
     for x in r["correctors"]["rows"]:
         x["real_words"] = 0.66 + 0.001 * ("corrector" in x["setting"])
-    assert "the differences are within noise" in bullet(measure, r, "Correctors")
+    assert "the differences are within noise" in bullet(report, r, "Correctors")
     r = entry()
     r["correctors"]["rows"][1]["real_words"] = 0.665                      # absorbing 1×: +0.5 points, noise
-    assert "A corrector wins beyond noise in 3 of 4 pairs" in bullet(measure, r, "Correctors")
+    assert "A corrector wins beyond noise in 3 of 4 pairs" in bullet(report, r, "Correctors")
     r["correctors"]["rows"][1]["unigram_bits"] = 4.5                     # entropy falls beyond noise in one pair
-    assert "beyond noise in 1 of 4 pairs" in bullet(measure, r, "Correctors")
+    assert "beyond noise in 1 of 4 pairs" in bullet(report, r, "Correctors")
     r["quality"]["ar_samples"]["real_words"] = 0.76                      # the AR model within reach of one
-    assert "out of reach" not in bullet(measure, r, "Correctors")
+    assert "out of reach" not in bullet(report, r, "Correctors")
 
 
-def test_sampler_lines_say_when_a_speed_up_is_within_spread(measure):
+def test_sampler_lines_say_when_a_speed_up_is_within_spread(report):
     r = entry()
-    line = measure.samplers_lines(r["samplers"])[0]
+    line = report.samplers_lines(r["samplers"])[0]
     assert "1.03× at 64 steps (0.90–1.12, within run-to-run spread)" in line and "8.0× the AR model's time" in line
     r["samplers"]["runs"]["tweedie 64"]["1"] = [5.0, 5.5, 6.0]
     r["samplers"]["seconds"]["tweedie 64"]["1"] = 5.5
-    assert "within run-to-run spread" not in measure.samplers_lines(r["samplers"])[0]
+    assert "within run-to-run spread" not in report.samplers_lines(r["samplers"])[0]
 
 
-def test_every_bullet_survives_missing_sections(measure):
+def test_every_bullet_survives_missing_sections(report):
     r = entry()
     for section in ("samplers", "infill", "correctors", "training_curve", "quality"):
         shorter = copy.deepcopy(r)
         del shorter[section]
-        assert len(measure.findings(shorter)) < len(measure.findings(r))
+        assert len(report.findings(shorter)) < len(report.findings(r))
 
 
 # ---- measuring anew never writes over the tracked assets -----------------------------------------------------------

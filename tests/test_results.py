@@ -27,11 +27,11 @@ def notebook_parameters(monkeypatch, nb, preset="gpu"):
     return ns
 
 
-def test_readme_table_is_generated_from_results_json(measure, results):
+def test_readme_table_is_generated_from_results_json(results, report):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- results:start -->\n(.*?)\n<!-- results:end -->", readme, re.S)
     assert block, "README.md has no results block"
-    assert block.group(1).strip() == measure.results_table(results["gpu"]).strip()
+    assert block.group(1).strip() == report.results_table(results["gpu"]).strip()
 
 
 def test_results_are_complete_and_measured(results):
@@ -71,7 +71,7 @@ def test_shipped_checkpoints_fit_and_say_how_they_were_trained(nb, results):
 def test_manifest_lists_the_shipped_files_with_their_hashes():
     manifest = json.loads((ROOT / "assets" / "manifest.json").read_text())
     assert {"assets/gpu-absorbing.pt", "assets/gpu-uniform.pt", "assets/gpu-autoregressive.pt", "assets/results.json",
-            "scripts/measure.py"} <= set(manifest)                     # the appendix module travels too
+            "scripts/measure.py", "scripts/figures.py", "scripts/report.py"} <= set(manifest)   # the appendix travels too
     for name, sha in manifest.items():
         assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == sha, f"re-run the manifest: {name}"
 
@@ -86,11 +86,11 @@ def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
         assert (m["max_iters"], m["batch_size"]) == (ns["P"]["max_iters"], ns["P"]["batch_size"])
 
 
-def test_readme_sampler_table_is_generated_from_results_json(measure, results):
+def test_readme_sampler_table_is_generated_from_results_json(results, report):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- samplers:start -->\n(.*?)\n<!-- samplers:end -->", readme, re.S)
     assert block, "README.md has no samplers block"
-    assert block.group(1).strip() == measure.samplers_table(results["gpu"]).strip()
+    assert block.group(1).strip() == report.samplers_table(results["gpu"]).strip()
 
 
 QUALITY = ("real_words", "repeated_words", "unigram_bits", "judge_nll")
@@ -146,7 +146,7 @@ def test_part_11_measurements_are_complete(measure, results):
     assert r["knobs"]["samples"] >= 16
 
 
-def test_correctors_are_measured_at_equal_calls_and_the_readme_shows_them(measure, results):
+def test_correctors_are_measured_at_equal_calls_and_the_readme_shows_them(measure, results, report):
     """11.6: Tweedie and a corrector at the same network calls, twice, for both graphs, samples of 256 characters;
     the README's table is generated from the same entry."""
     c = results["gpu"]["correctors"]
@@ -161,32 +161,32 @@ def test_correctors_are_measured_at_equal_calls_and_the_readme_shows_them(measur
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- correctors:start -->\n(.*?)\n<!-- correctors:end -->", readme, re.S)
     assert block, "README.md has no correctors block"
-    assert block.group(1).strip() == measure.correctors_table(c).strip()
+    assert block.group(1).strip() == report.correctors_table(c).strip()
 
 
 # ---- What we found: the sentences of Part 9, Part 12 and the README's first screen -----------------------------
 
-def test_findings_are_computed_from_results_json(measure, results):
+def test_findings_are_computed_from_results_json(results, report):
     """Every number in the findings comes from the entry: change the entry and the sentences follow."""
     import copy
     r = results["gpu"]
-    text = measure.findings_markdown(r)
+    text = report.findings_markdown(r)
     b = r["bits_per_char"]
     assert f"{b['absorbing']['bpc']:.3f} ± {b['absorbing']['se']:.3f} bits per character" in text
     assert f"{b['absorbing']['bpc'] / b['autoregressive']['bpc']:.2f}×" in text
     moved = copy.deepcopy(r)
     moved["bits_per_char"]["absorbing"]["bpc"] = 3.0
     moved["quality"]["ar_samples"]["judge_nll"] = r["quality"]["validation"]["judge_nll"] + 0.5
-    moved_text = measure.findings_markdown(moved)
+    moved_text = report.findings_markdown(moved)
     assert f"3.000 ± {b['absorbing']['se']:.3f} bits per character" in moved_text and f"{3.0 / b['autoregressive']['bpc']:.2f}×" in moved_text
     assert "The judge is partial" in text and "The judge is partial" not in moved_text   # worded from the numbers
     for section in ("samplers", "infill", "correctors", "training_curve"):
         del moved[section]
-    assert len(measure.findings(moved)) < len(measure.findings(r))                      # unmeasured: left out
+    assert len(report.findings(moved)) < len(report.findings(r))                      # unmeasured: left out
 
 
-def test_readme_first_screen_and_notebook_summaries_match_results_json(measure, results):
-    findings = measure.findings_markdown(results["gpu"])
+def test_readme_first_screen_and_notebook_summaries_match_results_json(results, report):
+    findings = report.findings_markdown(results["gpu"])
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- findings:start -->\n(.*?)\n<!-- findings:end -->", readme, re.S)
     assert block and block.group(1).strip() == findings.strip()
@@ -199,10 +199,10 @@ def test_readme_first_screen_and_notebook_summaries_match_results_json(measure, 
 
 # ---- the notebook's worded claims, each against the numbers it words -------------------------------------------
 
-def test_the_notebooks_worded_claims_hold_in_the_data(measure, results):
+def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
     r = results["gpu"]
     q, ars = r["quality"], r["quality"]["ar_samples"]
-    far_below = lambda x, ref, key: x[key] < ref[key] and measure.beyond_noise(x, ref, key)
+    far_below = lambda x, ref, key: x[key] < ref[key] and report.beyond_noise(x, ref, key)
     # Part 9: "at every step count the diffusion samples stay far behind the baseline" on real words and the judge
     for rows in q["runs"].values():
         for row in rows:
@@ -211,11 +211,11 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results):
     assert r["best_steps"]["absorbing"] == r["best_steps"]["uniform"] == r["train_steps"] > r["best_steps"]["autoregressive"]
     # Part 11.4: "the last stretch's real words are within noise of the first's for every model"
     for run in r["pages"]["runs"].values():
-        assert not measure.beyond_noise(run["along"][0], run["along"][-1], "real_words")
+        assert not report.beyond_noise(run["along"][0], run["along"][-1], "real_words")
     # Part 11.3: "the diffusion samplers' real words lie within noise of one another, far below the AR model's"
     s = r["samplers"]
     diffusion = [measure.sampler_quality(s, n) for n in s["seconds"] if n != "autoregressive"]
-    assert not any(measure.beyond_noise(a, b, "real_words") for a in diffusion for b in diffusion)
+    assert not any(report.beyond_noise(a, b, "real_words") for a in diffusion for b in diffusion)
     assert all(far_below(x, measure.sampler_quality(s, "autoregressive"), "real_words") for x in diffusion)
     # Part 11.3: "the cache pays little below 256 steps, and more the more steps": speed-ups grow with the steps
     ups = [measure.speedup(s, f"tweedie {n}", f"tweedie {n} + cache", 1)[0] for n in measure.SIZES["gpu"]["sampler_steps"]]
@@ -230,9 +230,9 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results):
         for tweedie, corrector in pairs:
             a, b = rows[g, tweedie], rows[g, corrector]
             assert far_below(a, b, "real_words") and far_below(b, a, "judge_nll")
-            assert not measure.beyond_noise(a, b, "unigram_bits")
+            assert not report.beyond_noise(a, b, "unigram_bits")
             gain[g] = gain.get(g, 0) + b["real_words"] - a["real_words"]
-        assert not measure.beyond_noise(rows[g, pairs[0][0]], rows[g, pairs[1][0]], "real_words")
+        assert not report.beyond_noise(rows[g, pairs[0][0]], rows[g, pairs[1][0]], "real_words")
     assert gain["uniform"] > gain["absorbing"]
     # Part 11.5: "temperature and top-p buy real words and a lower judge NLL with entropy below the data's;
     # confidence order goes furthest, and repeated words multiply"

@@ -55,6 +55,55 @@ def test_scale_config_is_the_recipe_plus_the_engineering(nb, scale):
     assert scale.use_compile(scale.ScaleConfig(max_iters=10, compile=True), "cpu")
 
 
+# ---- resumable state: plain tensors, numbers and strings, loaded with weights_only ------------------------------
+
+class Cut(Exception):
+    pass
+
+
+def test_a_cut_off_run_resumes_to_the_same_weights_from_a_plain_state_file(nb, scale, tmp_path):
+    """The state file loads with weights_only=True, and a run cut off after its third step (state saved every
+    step) and started again ends with the weights of the run that was never cut, dropout and all."""
+    data = torch.randint(8, (3000,), generator=torch.Generator().manual_seed(1))
+    kw = dict(max_iters=8, batch_size=4, lr=3e-3, warmup_iters=2, eval_interval=4, eval_batches=1, ema_decay=0.5,
+              compile=False, resume_every=0.0)
+    whole, _ = scale.train_at_scale(tiny_model(nb, "absorbing", dropout=0.1), data[:2400], data[2400:],
+                                    scale.ScaleConfig(**kw))
+    path = str(tmp_path / "run.state.pt")
+
+    def cut(step, ema):
+        raise Cut(step)
+    with pytest.raises(Cut):                 # the evaluation at step 4 comes before that step's state is written
+        scale.train_at_scale(tiny_model(nb, "absorbing", dropout=0.1), data[:2400], data[2400:],
+                             scale.ScaleConfig(**kw, resume_path=path), on_eval=cut)
+    assert torch.load(path, map_location="cpu", weights_only=True)["it"] == 3
+    resumed, h = scale.train_at_scale(tiny_model(nb, "absorbing", seed=7, dropout=0.1), data[:2400], data[2400:],
+                                      scale.ScaleConfig(**kw, resume_path=path))
+    assert h["step"] == list(range(1, 9))
+    a, b = whole.state_dict(), resumed.state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6, rtol=0), (k, (a[k] - b[k]).abs().max().item())
+
+
+class Crafted:
+    "An object whose unpickling calls open(marker, 'w'): what a malicious state file could make it call instead."
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_state_file_carrying_a_crafted_pickle_is_refused(scale, tmp_path):
+    marker, path = tmp_path / "ran", tmp_path / "evil.state.pt"
+    torch.save({"it": 3, "model": {}, "payload": Crafted(str(marker))}, path)
+    with pytest.raises(ValueError, match="not loaded: unpickling it could run code.*--init-from"):
+        scale.load_training_state(str(path))
+    assert not marker.exists()                                  # nothing ran
+    torch.load(path, weights_only=False)["payload"].close()     # (what the old loader would have run)
+    assert marker.exists()
+
+
 # ---- the in-place rotary kernel --------------------------------------------------------------------------------
 
 def test_the_in_place_rotary_kernel_is_part_6s_formula_and_its_gradient(nb, scale):

@@ -1,0 +1,366 @@
+"""The notebook's appendix: wording. The measurements in words, every number read from `assets/results.json`.
+
+The lines each measured section prints, the findings of Part 12 and the README, and the README's generated tables.
+One rule runs through all of it: a difference is worded as one only beyond two standard errors of the difference,
+otherwise it is noise. `python scripts/report.py readme` rewrites the README's generated blocks.
+"""
+import json
+import math
+import os
+import re
+import sys
+
+from measure import equal_calls, nb, sampler_quality, speedup, spread
+
+QUALITY_STEPS = 128      # the step count that the summaries and tables quote (or the largest one below it)
+
+
+# ------------------------------------------------ numbers with their standard errors, and the two-standard-error rule
+
+
+# How each measure of sample quality prints: (scale, decimals, unit).
+FORMATS = {"real_words": (100, 1, "%"), "repeated_words": (100, 2, "%"), "unigram_bits": (1, 2, " bits"),
+           "judge_nll": (1, 3, "")}
+
+
+def pm(r, key):
+    "A measure with its standard error, as the tables print it: '65.2 ± 0.9%'."
+    scale, d, unit = FORMATS[key]
+    return f"{scale * r[key]:.{d}f} ± {scale * r[key + '_se']:.{d}f}{unit}"
+
+
+def noise(a, b, key):
+    "b − a on `key` and its standard error, the two sets of samples taken as independent."
+    return b[key] - a[key], math.hypot(a[key + "_se"], b[key + "_se"])
+
+
+def beyond_noise(a, b, key):
+    "Whether b and a differ on `key` by more than twice the standard error of the difference."
+    d, se = noise(a, b, key)
+    return abs(d) > 2 * se
+
+
+def change(a, b, key):
+    "b − a with its standard error, '+4.3 ± 1.6 points', and ', within noise' when under two standard errors."
+    scale, digits, unit = FORMATS[key]
+    d, se = noise(a, b, key)
+    unit = " points" if unit == "%" else unit
+    return f"{scale * d:+.{digits}f} ± {scale * se:.{digits}f}{unit}" + ("" if abs(d) > 2 * se else ", within noise")
+
+
+def fmt(r):
+    "One line of the four measures of sample quality, each with its standard error."
+    return (f"{pm(r, 'real_words')} real words, {pm(r, 'repeated_words')} repeated, {pm(r, 'unigram_bits')}, "
+            f"judge {pm(r, 'judge_nll')}")
+
+
+def quoted(rows):
+    "The row of a step sweep that the summaries quote: QUALITY_STEPS steps, or the most steps below it."
+    below = [r for r in rows if r["steps"] <= QUALITY_STEPS] or rows[:1]
+    return max(below, key=lambda r: r["steps"])
+
+
+# ----------------------------------------------------------------------------- the findings of Part 12 and the README
+
+
+# nanoGPT's published anchor (its README, "quick start"): the best validation loss of its shakespeare_char baby GPT,
+# 6 layers, 6 heads, 384 channels, context 256, on this text with the same 90/10 split, in nats per character.
+NANOGPT_VAL_NATS, NANOGPT_URL = 1.4697, "https://github.com/karpathy/nanoGPT#quick-start"
+
+
+def verdict(ref, named, key, ref_name="real text"):
+    "Which of `named` (name -> measures) are within noise of `ref` on `key`, and which lie below or above it."
+    groups = {"within noise of " + ref_name: [], "below it": [], "above it": []}
+    for name, x in named.items():
+        d, se = noise(ref, x, key)
+        groups["within noise of " + ref_name if abs(d) <= 2 * se else "below it" if d < 0 else "above it"].append(name)
+    return "; ".join(f"{k}: {' and '.join(v)}" for k, v in groups.items() if v)
+
+
+# ------------------------------------------------------------------ the lines and tables each measured section prints
+
+
+def quality_lines(quality):
+    "The sweep at the quoted step count against AR samples and validation text; whose entropy matches real text's."
+    n, val = quality["samples"], quality["validation"]
+    lines = [f"{n} samples of each; ± one standard error over samples (a bootstrap)",
+             f"{'validation text':>21}: {fmt(val)}", f"{'AR samples (T=1)':>21}: {fmt(quality['ar_samples'])}"]
+    for key, rows in quality["runs"].items():
+        r = quoted(rows)
+        lines.append(f"{key + ' ' + str(r['steps']):>21}: {fmt(r)}")
+    low = [f"{key} at {', '.join(str(r['steps']) for r in rows if beyond_noise(val, r, 'unigram_bits'))} steps"
+           for key, rows in quality["runs"].items() if any(beyond_noise(val, r, "unigram_bits") for r in rows)]
+    lines.append("unigram entropy beyond noise of the validation text's: " + ("; ".join(low) or "none"))
+    return lines
+
+
+def quality_cells(r):
+    "The four measures with their standard errors, as table cells."
+    return " | ".join(pm(r, k) for k in ("real_words", "repeated_words", "unigram_bits", "judge_nll"))
+
+
+def results_table(res):
+    "The README's results table, from one entry of results.json (the sweep at QUALITY_STEPS steps, or fewer)."
+    b, q = res["bits_per_char"], res["quality"]
+    lines = ["| model | val bits/char | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
+             "|---|---|---|---|---|---|"]
+    for key, rows in q["runs"].items():
+        name, method = key.split("/")
+        r = quoted(rows)
+        lines.append(f"| {name} diffusion, {method} {r['steps']} steps | ≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | "
+                     f"{quality_cells(r)} |")
+    lines.append(f"| autoregressive (T=1) | {b['autoregressive']['bpc']:.3f} (exact) | {quality_cells(q['ar_samples'])} |")
+    lines.append(f"| validation text | | {quality_cells(q['validation'])} |")
+    return "\n".join(lines)
+
+
+def infill_gap(res, judge):
+    "The absorbing fill's extra cost less the AR continuation's under `judge` ('ar' or 'ngram'), and its se."
+    fill, cont = res["runs"]["absorbing/tweedie"][judge], res["runs"]["autoregressive/prefix"][judge]
+    return (fill["extra_nats_per_hole_char"] - cont["extra_nats_per_hole_char"], math.hypot(fill["se"], cont["se"]))
+
+
+def infill_verdict(res):
+    "Which costs the judges less, the absorbing model's fill or the AR model's blind continuation, beyond noise."
+    gap = {}
+    for j in ("ar", "ngram"):
+        d, se = infill_gap(res, j)
+        gap[j] = "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
+    if gap["ar"] == gap["ngram"] == "continuation":
+        return ("Both judges find the blind continuation cheaper: at this budget the diffusion model's characters cost "
+                "more than agreeing with both ends saves")
+    if gap["ar"] == gap["ngram"] == "fill":
+        return "Both judges find the fill cheaper: seeing both ends pays"
+    if gap["ar"] == gap["ngram"]:
+        return "Under both judges the difference is within noise"
+    name = {"continuation": "the continuation cheaper", "fill": "the fill cheaper", "noise": "no difference beyond noise"}
+    return (f"The judges disagree (the AR judge finds {name[gap['ar']]}, the n-gram judge {name[gap['ngram']]}): the AR "
+            f"judge's verdict is partly its taste for its own model's text")
+
+
+def infill_lines(res):
+    o = res["original_nats_per_char"]
+    lines = [f"{res['passages']} passages, a hole of {res['hole']} characters, {res['steps']} steps. The original "
+             f"passages cost {o['ar']:.3f} nats/char under the AR judge, {o['ngram']:.3f} under the "
+             f"{res['ngram_order']}-gram judge. Extra nats per hole character over the original:",
+             f"{'':>22}  {'AR judge':>15}  {'n-gram judge':>15}"]
+    for key, r in res["runs"].items():
+        lines.append(f"{key:>22}  " + "  ".join(f"{r[j]['extra_nats_per_hole_char']:+8.3f} ± {r[j]['se']:.3f}"
+                                                for j in ("ar", "ngram")))
+    if "autoregressive/prefix" not in res["runs"]:
+        return lines
+    gaps = [f"{infill_gap(res, j)[0]:+.2f} ± {infill_gap(res, j)[1]:.2f} under the {name}"
+            for j, name in (("ar", "AR judge"), ("ngram", "n-gram judge"))]
+    return lines + [f"the absorbing fill less the continuation: {', '.join(gaps)}",
+                    infill_verdict(res) + " (beyond two standard errors)."]
+
+
+def samplers_table(res):
+    "The markdown table of Part 11.3 (and the README's), from one entry of results.json."
+    s = res["samplers"]
+    big = max(s["batches"])
+    n = sampler_quality(s, "autoregressive")["samples"]
+    cell = lambda t: "—" if t is None else f"{t[0]:.2f} ({t[1]:.2f}–{t[2]:.2f})"
+    lines = [f"| sampler ({s['length']} characters) | " + " | ".join(f"batch {b}: seconds" for b in s["batches"]) +
+             " | real words | repeated words | unigram entropy | judge NLL (nats/char) |",
+             "|---" * (len(s["batches"]) + 5) + "|"]
+    for name in s["seconds"]:
+        lines.append(f"| {name} | " + " | ".join(cell(spread(s, name, b)) for b in s["batches"]) +
+                     f" | {quality_cells(sampler_quality(s, name))} |")
+    lines.append(f"\nSeconds: the median of {s['repeats']} runs after a warm-up, the fastest and slowest in brackets, "
+                 f"on {s['device']}; —: not timed (too many rows for a CPU). Quality: the {n} samples of the batch-{big} "
+                 f"runs, ± one standard error over samples (Part 9's sweep drew its own 64 per row, on "
+                 f"{res.get('quality', {}).get('drawn_on', 'another run')}).")
+    return "\n".join(lines)
+
+
+def samplers_lines(samplers):
+    "What the cache saves at the smallest batch, and first hitting's time against the AR model's, with their ranges."
+    b = samplers["batches"][0]
+    steps = [int(k.split()[1]) for k in samplers["seconds"] if k.startswith("tweedie") and "cache" in k]
+    said = []
+    for s in steps:
+        r, lo, hi = speedup(samplers, f"tweedie {s}", f"tweedie {s} + cache", b)
+        said.append(f"{r:.2f}× at {s} steps ({lo:.2f}–{hi:.2f}" + (", within run-to-run spread)" if lo <= 1 <= hi
+                                                                    else ")"))
+    r, lo, hi = speedup(samplers, "first hitting", "autoregressive", b)
+    return [f"At batch {b} the cache's speed-up, the ratio of medians (its range over the runs): " + ", ".join(said) +
+            f". First hitting takes {r:.1f}× the AR model's time ({lo:.1f}–{hi:.1f})."]
+
+
+def pages_lines(pages):
+    "Along the page: the first stretch against the last, real words with their standard errors over the pages."
+    lines = [f"{pages['pages']} pages per model; ± one standard error over the pages"]
+    for name, run in pages["runs"].items():
+        first, last = run["along"][0], run["along"][-1]
+        lines.append(f"{name:>15}: real words {pm(first, 'real_words')} in the first stretch, {pm(last, 'real_words')} "
+                     f"in the last ({change(first, last, 'real_words')})")
+    return lines
+
+
+def knob_label(knobs):
+    return ", ".join(f"{a}={b}" for a, b in knobs.items()) or "exact"
+
+
+def knob_lines(knobs):
+    "Each setting's quality, and its change in real words and entropy from the exact sampler, with their noise."
+    base = next(r for r in knobs["rows"] if not r["knobs"])
+    return [f"{knobs['samples']} samples per setting, first hitting; ± one standard error over samples"] + [
+        f"{knob_label(r['knobs']):>17}: {fmt(r)}" + ("" if r is base else
+        f"\n{'':>19}({change(base, r, 'real_words')} real words, {change(base, r, 'unigram_bits')})")
+        for r in knobs["rows"]] + [f"a confidence-ordered sample: {r['example']!r}" for r in knobs["rows"]
+                                   if r["knobs"].get("order") == "confidence"]
+
+
+def correctors_table(c):
+    "The markdown table of 11.6 (and the README's), from its entry of results.json: pairs at equal network calls."
+    lines = [f"| graph | sampler | network calls | rows per sample | real words | repeated words | unigram entropy | "
+             "judge NLL (nats/char) |", "|---" * 8 + "|"]
+    for r in c["rows"]:
+        lines.append(f"| {r['graph']} | {r['setting']} | {r['calls']} | {r['rows_per_sample']:.0f} | {quality_cells(r)} |")
+    rows = {(r["graph"], r["setting"]): r for r in c["rows"]}
+    pairs = [f"{g}, {corr}: {change(rows[g, ex], rows[g, corr], 'real_words')}"
+             for g in ("absorbing", "uniform") for ex, corr in equal_calls(c["base_steps"]) if (g, corr) in rows]
+    lines.append(f"\n{c['samples']} samples of {c['length']} characters per row, on {c['device']}; ± one standard error "
+                 f"over samples. Real words, each corrector against Tweedie at the same calls: " + "; ".join(pairs) + ".")
+    return "\n".join(lines)
+
+
+def findings(r):
+    """What the measurements say, in sentences, every number from the entry `r` of results.json (markdown bullets).
+    Sections that were not measured are left out; a difference is worded as one only beyond two standard errors."""
+    out = []
+    b = r.get("bits_per_char")
+    if b:
+        a, u, ar = (b[k] for k in ("absorbing", "uniform", "autoregressive"))
+        nats = ar["bpc"] * math.log(2)
+        out.append(f"**The bound.** On all {a['windows']} validation windows the absorbing diffusion model's likelihood "
+                   f"bound is {a['bpc']:.3f} ± {a['se']:.3f} bits per character (± its Monte Carlo standard error), "
+                   f"{a['bpc'] / ar['bpc']:.2f}× the autoregressive model's exact {ar['bpc']:.3f} (uniform: "
+                   f"{u['bpc']:.3f} ± {u['se']:.3f}, {u['bpc'] / ar['bpc']:.2f}×), with the same backbone, data and "
+                   f"training steps. For scale, the baseline's {ar['bpc']:.3f} bits are {nats:.3f} nats per character; "
+                   f"[nanoGPT reports]({NANOGPT_URL}) a best validation loss of {NANOGPT_VAL_NATS} nats for its baby "
+                   f"GPT of the same size on the same text and split.")
+    curve, best, steps = r.get("training_curve"), r.get("best_steps"), r.get("train_steps")
+    if curve and best:
+        last = [g for g in ("absorbing", "uniform") if best.get(g) == steps]
+        arc = curve["autoregressive"]
+        low = min(arc, key=lambda p: p["val_bpc"])
+        if last and best["autoregressive"] < steps:
+            out.append(f"**Still improving at the end.** The best validation step of the {' and '.join(last)} "
+                       f"model{'s' if len(last) > 1 else ''} was the last ({steps:,}); the autoregressive model's was "
+                       f"{best['autoregressive']:,}, after which its validation estimate rose from {low['val_bpc']:.3f} "
+                       f"to {arc[-1]['val_bpc']:.3f} bits/char (training's estimate on random batches, "
+                       f"`random_batch_bpc`). Whether longer training closes the gap is not measured here.")
+        else:
+            out.append("**Training.** Best validation steps: " +
+                       ", ".join(f"{k} {v:,}" for k, v in best.items()) + f" of {steps:,}.")
+    q = r.get("quality")
+    if q:
+        qa, qu = quoted(q["runs"]["absorbing/tweedie"]), quoted(q["runs"]["uniform/tweedie"])
+        ars, val = q["ar_samples"], q["validation"]
+        three = {"absorbing": qa, "uniform": qu, "autoregressive": ars}
+        out.append(f"**The samples.** At {qa['steps']} steps ({q['samples']} samples each, ± one standard error), "
+                   f"{pm(qa, 'real_words')} of the absorbing model's words are real words ({pm(qu, 'real_words')} for "
+                   f"the uniform one), against {pm(ars, 'real_words')} in the autoregressive model's samples and "
+                   f"{pm(val, 'real_words')} in real text. Unigram entropy {pm(qa, 'unigram_bits')}, "
+                   f"{pm(qu, 'unigram_bits')} and {pm(ars, 'unigram_bits')} against real text's "
+                   f"{pm(val, 'unigram_bits')} ({verdict(val, three, 'unigram_bits')}); repeated word pairs "
+                   f"{pm(qa, 'repeated_words')}, {pm(qu, 'repeated_words')} and {pm(ars, 'repeated_words')}, real text "
+                   f"{pm(val, 'repeated_words')} ({verdict(val, three, 'repeated_words')}).")
+        if ars["judge_nll"] < val["judge_nll"] and beyond_noise(val, ars, "judge_nll"):
+            out.append(f"**The judge is partial.** The autoregressive judge gives its own model's samples "
+                       f"{pm(ars, 'judge_nll')} nats/char, less than real text's {pm(val, 'judge_nll')}: it rewards "
+                       f"text like its own, so its column is read together with the others, and Part 10 adds a "
+                       f"second judge.")
+        else:
+            out.append(f"**The judge.** The autoregressive judge gives its own model's samples {pm(ars, 'judge_nll')} "
+                       f"nats/char and real text {pm(val, 'judge_nll')} ({change(val, ars, 'judge_nll')}).")
+    s = r.get("samplers")
+    if s and "first hitting" in s["seconds"]:
+        fh = sampler_quality(s, "first hitting")
+        tw = max((k for k in s["seconds"] if k.startswith("tweedie")), key=lambda k: int(k.split()[1]))
+        ratio, lo, hi = speedup(s, "first hitting", "autoregressive", s["batches"][0])
+        out.append(f"**Any order, exactly.** The first-hitting sampler reveals one character per network call, in a "
+                   f"random order, with no discretisation error: {pm(fh, 'real_words')} real words against Tweedie's "
+                   f"{pm(sampler_quality(s, tw), 'real_words')} at {tw.split()[1]} steps "
+                   f"({change(sampler_quality(s, tw), fh, 'real_words')}; {fh['samples']} samples each). On "
+                   f"{s['device']} it takes {ratio:.1f}× the autoregressive model's time at batch {s['batches'][0]} "
+                   f"({lo:.1f}–{hi:.1f}× over {s['repeats']} runs).")
+    inf = r.get("infill")
+    if inf and "ngram" in inf["runs"].get("absorbing/tweedie", {}):
+        fill, cont = inf["runs"]["absorbing/tweedie"], inf["runs"].get("autoregressive/prefix")
+        say = lambda x, j: f"{x[j]['extra_nats_per_hole_char']:+.2f} ± {x[j]['se']:.2f}"
+        line = (f"**Infilling.** On {inf['passages']} validation passages with a {inf['hole']}-character hole, the "
+                f"absorbing model fills the hole seeing both ends, at {say(fill, 'ar')} nats per hole character over "
+                f"the original under the AR judge and {say(fill, 'ngram')} under a {inf['ngram_order']}-gram model of "
+                f"the training text, a second judge that is neither model")
+        if cont:
+            line += (f". The autoregressive model's continuation of the prefix alone, blind to the right side, costs "
+                     f"{say(cont, 'ar')} and {say(cont, 'ngram')}")
+            line += ". " + infill_verdict(inf)
+        out.append(line + ".")
+    c = r.get("correctors")
+    if c:
+        rows = {(x["graph"], x["setting"]): x for x in c["rows"]}
+        pairs = [(g, ex, co) for g in ("absorbing", "uniform") for ex, co in equal_calls(c["base_steps"])
+                 if (g, ex) in rows and (g, co) in rows]
+        said = [f"{pm(rows[g, ex], 'real_words')} → {pm(rows[g, co], 'real_words')} ({g}, {rows[g, ex]['calls']} and "
+                f"{rows[g, co]['calls']} calls: {change(rows[g, ex], rows[g, co], 'real_words')})" for g, ex, co in pairs]
+        wins = [rows[g, co]["real_words"] > rows[g, ex]["real_words"] and beyond_noise(rows[g, ex], rows[g, co],
+                "real_words") for g, ex, co in pairs]
+        line = (f"**Correctors.** Against Tweedie at the same network calls ({c['samples']} samples each), correctors "
+                f"move real words {'; '.join(said)}")
+        line += (". At equal calls, spending them on a corrector beats spending them on Tweedie steps" if all(wins) else
+                 ". At equal calls the differences are within noise" if not any(wins) and not any(
+                     beyond_noise(rows[g, ex], rows[g, co], "real_words") for g, ex, co in pairs) else
+                 f". A corrector wins beyond noise in {sum(wins)} of {len(wins)} pairs")
+        t1, t4 = equal_calls(c["base_steps"])[0][0], equal_calls(c["base_steps"])[1][0]
+        alone = [f"{change(rows[g, t1], rows[g, t4], 'real_words')} ({g})" for g in ("absorbing", "uniform")
+                 if (g, t1) in rows and (g, t4) in rows]
+        if alone:
+            line += f"; four times the Tweedie steps alone: {', '.join(alone)}"
+        ent = [beyond_noise(rows[g, ex], rows[g, co], "unigram_bits") for g, ex, co in pairs]
+        line += (f"; unigram entropy moves by at most "
+                 f"{max(abs(rows[g, co]['unigram_bits'] - rows[g, ex]['unigram_bits']) for g, ex, co in pairs):.2f} "
+                 f"bits" + (", within noise" if not any(ent) else f", beyond noise in {sum(ent)} of {len(ent)} pairs"))
+        if q and all(rows[g, co]["real_words"] < q["ar_samples"]["real_words"] and
+                     beyond_noise(rows[g, co], q["ar_samples"], "real_words") for g, ex, co in pairs):
+            line += f". The autoregressive model's {pm(q['ar_samples'], 'real_words')} stays out of reach"
+        out.append(line + ".")
+    return out
+
+
+# -------------------------------------------------------------------------------------- the README's generated blocks
+
+
+def findings_markdown(r):
+    return "\n".join(f"- {line}" for line in findings(r))
+
+
+def readme_blocks(r):
+    "The README's generated blocks, by marker name, from the shipped entry `r` of results.json."
+    return {"findings": findings_markdown(r), "results": results_table(r), "samplers": samplers_table(r),
+            "correctors": correctors_table(r["correctors"])}
+
+
+def write_readme(path, r):
+    "Regenerate every block of the README between <!-- NAME:start --> and <!-- NAME:end --> from `r`."
+    text = open(path, encoding="utf-8").read()
+    for name, block in readme_blocks(r).items():
+        text, n = re.subn(rf"<!-- {name}:start -->.*?<!-- {name}:end -->",
+                          lambda m: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", text, flags=re.S)
+        if n != 1:
+            raise ValueError(f"{path} has {n} '{name}' blocks, expected one")
+    nb().atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+if __name__ == "__main__":
+    # python scripts/report.py readme: regenerate the README's tables and findings from assets/results.json
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from notebook import ROOT, load_notebook_exports
+    load_notebook_exports()
+    if sys.argv[1:] != ["readme"]:
+        raise SystemExit("usage: python scripts/report.py readme")
+    write_readme(str(ROOT / "README.md"), json.load(open(ROOT / "assets" / "results.json"))["gpu"])
+    print("README.md: blocks regenerated from assets/results.json")
