@@ -118,7 +118,7 @@ def main():
             model = nb.DiffusionGPT(nb.build_config(P, len(vocab), name)).to(dev)
             runners[name] = ours(scale.train_at_scale, scale.ScaleConfig, model, train_data, val_data, tc)
         sizes[name] = sum(p.numel() for p in model.parameters())
-    if args.baseline:              # the same models and `train`, from the notebook at a revision before scripts/scale.py
+    if args.baseline:             # the same models and `train`, from the notebook at a revision before scripts/scale.py
         path = pathlib.Path(workdir) / "baseline.ipynb"
         path.write_bytes(subprocess.run(["git", "show", f"{args.baseline}:annotated_diffusion.ipynb"], cwd=ROOT,
                                         check=True, capture_output=True).stdout)
@@ -142,7 +142,7 @@ def main():
         for name in names:
             if r == 0:                                               # warm-up: compile, and recompile for
                 runners[name](n1); runners[name](n2)                 # whatever changes on the second call
-            took = [measure.wall_time(lambda: runners[name](n), dev) for n in (n1, n2)]
+            took = [measure.wall_time(lambda run=runners[name], n=n: run(n), dev) for n in (n1, n2)]
             per_step[name].append((took[1] - took[0]) / (n2 - n1))
             record(entry, name, per_step[name], sizes[name], P, tc.batch_size * T, peak, spec)
             save(nb, args.out, entry)

@@ -235,9 +235,9 @@ def stage_samplers(args):
     lexicon = set(nb.words_of(text[:len(train_data)]))
     M = measure.SIZES[nb.preset]
     steps, batches = M["sampler_steps"], M["sampler_batches"]
-    res = measure.measure_samplers(measure.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"], batches,
-                              nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev),
-                              repeats=1)               # (one timed run each: this run's time goes to training)
+    res = measure.measure_samplers(measure.sampler_zoo(model, ar, steps), ar, vocab, lexicon, nb.P["block_size"],
+                                   batches, nb.seed, dev, skip=measure.too_slow_without_cache(steps, batches, dev),
+                                   repeats=1)          # (one timed run each: this run's time goes to training)
     res.update(model=str(path))                      # measure_samplers names the device
     print(report.samplers_table({"samplers": res}))
     put(work, "samplers", res)
@@ -287,8 +287,9 @@ def main(argv=None):
         if seconds < 2:
             report["stages"][stage] = dict(status="no time left")
             continue
-        cmd = [sys.executable, __file__, "--stage", stage, "--work", str(work), "--deadline", str(time.time() + seconds),
-               "--init-from", args.init_from, "--ar", args.ar, "--batches", args.batches] + (["--tiny"] * args.tiny) \
+        cmd = [sys.executable, __file__, "--stage", stage, "--work", str(work),
+               "--deadline", str(time.time() + seconds), "--init-from", args.init_from, "--ar", args.ar,
+               "--batches", args.batches] + (["--tiny"] * args.tiny) \
             + [f"--train-{k}={v}" for k, v in (("batch", args.train_batch), ("lr", args.train_lr)) if v]
         t0 = time.time()
         with open(work / f"{stage}.log", "w") as log:

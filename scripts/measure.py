@@ -33,7 +33,8 @@ SIZES = {
 SIZES["smoke"]["corrector_samples"] = 2
 
 
-SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infill_passages=200, sampler_batches=[1, 32])
+SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infill_passages=200,
+                    sampler_batches=[1, 32])
 
 
 # The sampler knobs of Part 11.5 ({} is the exact sampler).
@@ -172,7 +173,7 @@ def run_meta(trained, tcfg, P, device):
 def training_meta(trained):
     "What results.json records of the training runs, from train_or_load's (model, metrics) per graph."
     curve = {g: [{"step": s, "minutes": sec / 60, "val_bpc": v} for s, sec, v in
-                 zip(m["history"]["val_step"], m["history"]["val_seconds"], m["history"]["val_bpc"])]
+                 zip(m["history"]["val_step"], m["history"]["val_seconds"], m["history"]["val_bpc"], strict=True)]
              for g, (_, m) in trained.items()}
     return {"best_steps": {g: m["history"]["best_step"] for g, (_, m) in trained.items()},
             "train_seconds": {g: m["train_seconds"] for g, (_, m) in trained.items()}, "training_curve": curve}
@@ -347,7 +348,8 @@ def measure_samplers(zoo, judge, vocab, lexicon, L, batches, seed, device, skip=
                 continue
             g.manual_seed(seed)
             out = []
-            runs = [wall_time(lambda: out.append(fn(bs, L, g)), device) for _ in range(repeats)]
+            runs = [wall_time(lambda out=out, fn=fn, bs=bs, g=g: out.append(fn(bs, L, g)), device)
+                    for _ in range(repeats)]
             res["seconds"][name][str(bs)], res["runs"][name][str(bs)] = sorted(runs)[len(runs) // 2], runs
             if bs == max(batches):
                 res["quality"][name] = sample_quality(torch.cat(out), vocab, judge, lexicon)
@@ -449,7 +451,7 @@ def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
             cache, calls = {}, [0]
             base = make_denoiser(model, gr) if model.cfg.conditioned else cached_denoiser(model, gr, cache)
 
-            def counted(x, sigma):
+            def counted(x, sigma, calls=calls, base=base):
                 calls[0] += 1
                 return base(x, sigma)
             g = torch.Generator(device=device).manual_seed(seed)

@@ -34,7 +34,8 @@ def main():
     ap.add_argument("--size", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--only", default="", metavar="NAMES",
                     help="samplers: re-time only these (names separated by commas), keeping the section's others")
-    ap.add_argument("--results", default=str(ROOT / "assets" / "results.json"), help="the file whose gpu entry gains them")
+    ap.add_argument("--results", default=str(ROOT / "assets" / "results.json"),
+                    help="the file whose gpu entry gains them")
     args = ap.parse_args()
     M = sizes(args.size)
     nb = load_notebook("gpu")

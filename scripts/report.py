@@ -107,9 +107,10 @@ def results_table(res):
     for key, rows in q["runs"].items():
         name, method = key.split("/")
         r = quoted(rows)
-        lines.append(f"| {name} diffusion, {method} {r['steps']} steps | ≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | "
-                     f"{quality_cells(r)} |")
-    lines.append(f"| autoregressive (T=1) | {b['autoregressive']['bpc']:.3f} (exact) | {quality_cells(q['ar_samples'])} |")
+        lines.append(f"| {name} diffusion, {method} {r['steps']} steps | "
+                     f"≤ {b[name]['bpc']:.3f} ± {b[name]['se']:.3f} | {quality_cells(r)} |")
+    lines.append(f"| autoregressive (T=1) | {b['autoregressive']['bpc']:.3f} (exact) | "
+                 f"{quality_cells(q['ar_samples'])} |")
     lines.append(f"| validation text | | {quality_cells(q['validation'])} |")
     return "\n".join(lines)
 
@@ -133,9 +134,10 @@ def infill_verdict(res):
         return "Both judges find the fill cheaper: seeing both ends pays"
     if gap["ar"] == gap["ngram"]:
         return "Under both judges the difference is within noise"
-    name = {"continuation": "the continuation cheaper", "fill": "the fill cheaper", "noise": "no difference beyond noise"}
-    return (f"The judges disagree (the AR judge finds {name[gap['ar']]}, the n-gram judge {name[gap['ngram']]}): the AR "
-            f"judge's verdict is partly its taste for its own model's text")
+    name = {"continuation": "the continuation cheaper", "fill": "the fill cheaper",
+            "noise": "no difference beyond noise"}
+    return (f"The judges disagree (the AR judge finds {name[gap['ar']]}, the n-gram judge {name[gap['ngram']]}): "
+            f"the AR judge's verdict is partly its taste for its own model's text")
 
 
 def infill_lines(res):
@@ -168,8 +170,8 @@ def samplers_table(res):
         lines.append(f"| {name} | " + " | ".join(cell(spread(s, name, b)) for b in s["batches"]) +
                      f" | {quality_cells(sampler_quality(s, name))} |")
     lines.append(f"\nSeconds: the median of {s['repeats']} runs after a warm-up, the fastest and slowest in brackets, "
-                 f"on {s['device']}; —: not timed (too many rows for a CPU). Quality: the {n} samples of the batch-{big} "
-                 f"runs, ± one standard error over samples (Part 9's sweep drew its own 64 per row, on "
+                 f"on {s['device']}; —: not timed (too many rows for a CPU). Quality: the {n} samples of the "
+                 f"batch-{big} runs, ± one standard error over samples (Part 9's sweep drew its own 64 per row, on "
                  f"{res.get('quality', {}).get('drawn_on', 'another run')}).")
     return "\n".join(lines)
 
@@ -214,15 +216,17 @@ def knob_lines(knobs):
 
 def correctors_table(c):
     "The markdown table of 11.6 (and the README's), from its entry of results.json: pairs at equal network calls."
-    lines = [f"| graph | sampler | network calls | rows per sample | real words | repeated words | unigram entropy | "
+    lines = ["| graph | sampler | network calls | rows per sample | real words | repeated words | unigram entropy | "
              "judge NLL (nats/char) |", "|---" * 8 + "|"]
     for r in c["rows"]:
-        lines.append(f"| {r['graph']} | {r['setting']} | {r['calls']} | {r['rows_per_sample']:.0f} | {quality_cells(r)} |")
+        lines.append(f"| {r['graph']} | {r['setting']} | {r['calls']} | {r['rows_per_sample']:.0f} | "
+                     f"{quality_cells(r)} |")
     rows = {(r["graph"], r["setting"]): r for r in c["rows"]}
     pairs = [f"{g}, {corr}: {change(rows[g, ex], rows[g, corr], 'real_words')}"
              for g in ("absorbing", "uniform") for ex, corr in equal_calls(c["base_steps"]) if (g, corr) in rows]
-    lines.append(f"\n{c['samples']} samples of {c['length']} characters per row, on {c['device']}; ± one standard error "
-                 f"over samples. Real words, each corrector against Tweedie at the same calls: " + "; ".join(pairs) + ".")
+    lines.append(f"\n{c['samples']} samples of {c['length']} characters per row, on {c['device']}; ± one standard "
+                 f"error over samples. Real words, each corrector against Tweedie at the same calls: "
+                 + "; ".join(pairs) + ".")
     return "\n".join(lines)
 
 
@@ -234,9 +238,9 @@ def findings(r):
     if b:
         a, u, ar = (b[k] for k in ("absorbing", "uniform", "autoregressive"))
         nats = ar["bpc"] * math.log(2)
-        out.append(f"**The bound.** On all {a['windows']} validation windows the absorbing diffusion model's likelihood "
-                   f"bound is {a['bpc']:.3f} ± {a['se']:.3f} bits per character (± its Monte Carlo standard error), "
-                   f"{a['bpc'] / ar['bpc']:.2f}× the autoregressive model's exact {ar['bpc']:.3f} (uniform: "
+        out.append(f"**The bound.** On all {a['windows']} validation windows the absorbing diffusion model's "
+                   f"likelihood bound is {a['bpc']:.3f} ± {a['se']:.3f} bits per character (± its Monte Carlo standard "
+                   f"error), {a['bpc'] / ar['bpc']:.2f}× the autoregressive model's exact {ar['bpc']:.3f} (uniform: "
                    f"{u['bpc']:.3f} ± {u['se']:.3f}, {u['bpc'] / ar['bpc']:.2f}×), with the same backbone, data and "
                    f"training steps. For scale, the baseline's {ar['bpc']:.3f} bits are {nats:.3f} nats per character; "
                    f"[nanoGPT reports]({NANOGPT_URL}) a best validation loss of {NANOGPT_VAL_NATS} nats for its baby "
@@ -249,9 +253,9 @@ def findings(r):
         if last and best["autoregressive"] < steps:
             out.append(f"**Still improving at the end.** The best validation step of the {' and '.join(last)} "
                        f"model{'s' if len(last) > 1 else ''} was the last ({steps:,}); the autoregressive model's was "
-                       f"{best['autoregressive']:,}, after which its validation estimate rose from {low['val_bpc']:.3f} "
-                       f"to {arc[-1]['val_bpc']:.3f} bits/char (training's estimate on random batches, "
-                       f"`random_batch_bpc`). Whether longer training closes the gap is not measured here.")
+                       f"{best['autoregressive']:,}, after which its validation estimate rose from "
+                       f"{low['val_bpc']:.3f} to {arc[-1]['val_bpc']:.3f} bits/char (training's estimate on random "
+                       f"batches, `random_batch_bpc`). Whether longer training closes the gap is not measured here.")
         else:
             out.append("**Training.** Best validation steps: " +
                        ", ".join(f"{k} {v:,}" for k, v in best.items()) + f" of {steps:,}.")
@@ -306,7 +310,8 @@ def findings(r):
         pairs = [(g, ex, co) for g in ("absorbing", "uniform") for ex, co in equal_calls(c["base_steps"])
                  if (g, ex) in rows and (g, co) in rows]
         said = [f"{pm(rows[g, ex], 'real_words')} → {pm(rows[g, co], 'real_words')} ({g}, {rows[g, ex]['calls']} and "
-                f"{rows[g, co]['calls']} calls: {change(rows[g, ex], rows[g, co], 'real_words')})" for g, ex, co in pairs]
+                f"{rows[g, co]['calls']} calls: {change(rows[g, ex], rows[g, co], 'real_words')})"
+                for g, ex, co in pairs]
         wins = [rows[g, co]["real_words"] > rows[g, ex]["real_words"] and beyond_noise(rows[g, ex], rows[g, co],
                 "real_words") for g, ex, co in pairs]
         line = (f"**Correctors.** Against Tweedie at the same network calls ({c['samples']} samples each), correctors "
@@ -338,10 +343,48 @@ def findings_markdown(r):
     return "\n".join(f"- {line}" for line in findings(r))
 
 
+def headline(r):
+    """The findings in a few plain sentences for the README's front page, rounded, every number from the entry `r`;
+    the sentences of `findings` give each with its standard error. Sections that were not measured are left out."""
+    out = []
+    b, q = r.get("bits_per_char"), r.get("quality")
+    if b:
+        a, ar = b["absorbing"], b["autoregressive"]
+        out.append(f"The diffusion model's likelihood bound is {a['bpc'] / ar['bpc']:.2f}× the GPT's negative "
+                   f"log-likelihood on the same validation text ({a['bpc']:.2f} against {ar['bpc']:.2f} bits per "
+                   f"character, lower is better): same network, data and training steps.")
+    if q:
+        qa = quoted(q["runs"]["absorbing/tweedie"])
+        out.append(f"Of the words it writes, {100 * qa['real_words']:.0f}% are real words (words that occur in the "
+                   f"training text), against {100 * q['ar_samples']['real_words']:.0f}% of the GPT's and "
+                   f"{100 * q['validation']['real_words']:.0f}% of held-out Shakespeare's.")
+    inf = r.get("infill")
+    if inf and "autoregressive/prefix" in inf["runs"]:
+        cheaper = {j: infill_gap(inf, j) for j in ("ar", "ngram")}
+        side = {j: "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
+                for j, (d, se) in cheaper.items()}
+        said = ("both judges still prefer the GPT's continuation of the left end alone"
+                if set(side.values()) == {"continuation"} else
+                "both judges prefer its fills to the GPT's continuation of the left end alone"
+                if set(side.values()) == {"fill"} else
+                "the two judges do not agree, beyond noise, on whether its fills beat the GPT's continuation of the "
+                "left end alone")
+        out.append(f"It can fill a hole between two fixed ends, which a GPT cannot; at this training budget {said}.")
+    c = r.get("correctors")
+    if c:
+        rows = {(x["graph"], x["setting"]): x for x in c["rows"]}
+        ex, co = equal_calls(c["base_steps"])[1]
+        if ("absorbing", ex) in rows and ("absorbing", co) in rows:
+            d, se = noise(rows["absorbing", ex], rows["absorbing", co], "real_words")
+            out.append(f"A second look at revealed characters (a corrector) moves real words by {100 * d:+.0f} points "
+                       f"at equal network calls" + (" (within noise)." if abs(d) <= 2 * se else "."))
+    return out
+
+
 def readme_blocks(r):
     "The README's generated blocks, by marker name, from the shipped entry `r` of results.json."
-    return {"findings": findings_markdown(r), "results": results_table(r), "samplers": samplers_table(r),
-            "correctors": correctors_table(r["correctors"])}
+    return {"headline": "\n".join(f"- {line}" for line in headline(r)), "findings": findings_markdown(r),
+            "results": results_table(r), "samplers": samplers_table(r), "correctors": correctors_table(r["correctors"])}
 
 
 def write_readme(path, r):
@@ -349,7 +392,8 @@ def write_readme(path, r):
     text = open(path, encoding="utf-8").read()
     for name, block in readme_blocks(r).items():
         text, n = re.subn(rf"<!-- {name}:start -->.*?<!-- {name}:end -->",
-                          lambda m: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", text, flags=re.S)
+                          lambda m, name=name, block=block: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->",
+                          text, flags=re.S)
         if n != 1:
             raise ValueError(f"{path} has {n} '{name}' blocks, expected one")
     nb().atomic_write(path, lambda f: f.write(text), mode="w")

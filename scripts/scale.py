@@ -258,7 +258,7 @@ def forward_cached(model, idx, cache, pos):
     if model.wpe is not None:
         x = x + model.wpe(torch.arange(pos, pos + T, device=idx.device))
     cos, sin = (r[pos:pos + T, None] for r in (model.rope_cos, model.rope_sin))   # (T, 1, hs/2)
-    for block, kv in zip(model.blocks, cache):
+    for block, kv in zip(model.blocks, cache, strict=True):
         a, h = block.attn, block.ln_1(x)
         q, k, v = (z.view(B, T, a.n_head, -1) for z in a.c_attn(h).split(x.shape[-1], dim=2))
         if a.rotary:

@@ -1,5 +1,5 @@
-"""Train one of the notebook's models with the notebook's recipe at scale (scripts/scale.py): on one device, or on several with
-PyTorch's DistributedDataParallel under torchrun; within a wall-clock budget; from scratch, from a
+"""Train one of the notebook's models with the notebook's recipe at scale (scripts/scale.py): on one device, or on
+several with PyTorch's DistributedDataParallel under torchrun; within a wall-clock budget; from scratch, from a
 checkpoint's weights (a warm start) or from a resumable state.
 
     python scripts/train.py --preset gpu --graph absorbing --out runs/a --budget 300

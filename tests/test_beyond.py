@@ -64,7 +64,7 @@ def test_first_hitting_is_exact_on_toy_laws(nb, noise):
     for p0 in (P2, p3_law()):
         G, calls = nb.AbsorbingGraph(p0.shape[0]), []
         exact = nb.exact_denoiser(p0, G)
-        den = lambda x, s: calls.append(1) or exact(x, s)
+        den = lambda x, s, calls=calls, exact=exact: calls.append(1) or exact(x, s)
         x = nb.first_hitting_sample(den, G, nb.make_noise(noise), 40_000, p0.dim(), generator=g, progress=False)
         assert len(calls) == p0.dim() and x.max() < G.mask
         assert nb.total_variation(x, p0) < 0.015
@@ -88,7 +88,7 @@ def test_reveal_times_follow_the_forward_process(nb, noise):
     ks = (u - torch.arange(1, len(u) + 1, dtype=torch.float64) / len(u)).abs().max().item()
     assert ks < 1.63 / math.sqrt(len(u))                     # Kolmogorov-Smirnov at the 1% level
     # and in each sample the levels fall: the k-th reveal is the latest of the k masking times left
-    lv = torch.stack([l.flatten() for l in levels], 1)
+    lv = torch.stack([lev.flatten() for lev in levels], 1)
     assert (lv[:, 1:] < lv[:, :-1]).all()
 
 
@@ -98,7 +98,7 @@ def test_first_hitting_is_random_order_autoregression(nb):
     p0 = p3_law(3)
     x = nb.first_hitting_sample(nb.exact_denoiser(p0, G), G, nb.LogLinearNoise(), 30_000, 3,
                                 generator=torch.Generator().manual_seed(3), trajectory=traj, progress=False)
-    orders = torch.stack([(b != a).int().argmax(-1) for a, b in zip(traj, traj[1:])], 1)
+    orders = torch.stack([(b != a).int().argmax(-1) for a, b in zip(traj, traj[1:], strict=False)], 1)
     _, counts = torch.unique(orders, dim=0, return_counts=True)
     assert len(counts) == 6 and (counts / 30_000 - 1 / 6).abs().max() < 0.015
     assert nb.total_variation(x, p0) < 0.015
@@ -180,7 +180,7 @@ def test_sharpen_matches_its_definitions(nb):
         assert torch.allclose(nb.sharpen(p, temperature=T), (h / T).softmax(-1))
     for top_p in (0.2, 0.5, 0.9, 0.999):
         q = nb.sharpen(p, top_p=top_p)
-        for row_p, row_q in zip(p, q):                               # brute force: the smallest top set with mass ≥ top_p
+        for row_p, row_q in zip(p, q, strict=True):                # brute force: the smallest top set with mass ≥ top_p
             order = row_p.argsort(descending=True)
             k = next(k for k in range(1, 10) if row_p[order[:k]].sum() >= top_p)
             want = torch.zeros(9, dtype=torch.float64)

@@ -32,8 +32,8 @@ def code_lines(c):
 
 
 def test_the_measured_parts_are_a_small_share_of_the_book():
-    """The measurement machinery lives in the appendix (scripts/measure.py, figures.py, report.py): the cells of Parts 9-11 that drive it
-    hold a small share of the code, and the Parts' prose a small share of the words."""
+    """The measurement machinery lives in the appendix (scripts/measure.py, figures.py, report.py): the cells of Parts
+    9-11 that drive it hold a small share of the code, and the Parts' prose a small share of the words."""
     parts = by_part()
     code = sum(v[0] for v in parts.values())
     words = sum(v[1] for v in parts.values())

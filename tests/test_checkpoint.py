@@ -42,14 +42,16 @@ def test_half_precision_round_trip(nb, setup, tmp_path):
 def test_config_mismatch_names_the_fields(nb, setup):
     vocab, cfg, _, path = setup
     other = dataclasses.replace(cfg, n_embd=32, n_layer=2)
-    with pytest.raises(nb.CheckpointMismatch, match=r"n_layer: checkpoint 1, notebook 2.*n_embd: checkpoint 16, notebook 32"):
+    with pytest.raises(nb.CheckpointMismatch,
+                       match=r"n_layer: checkpoint 1, notebook 2.*n_embd: checkpoint 16, notebook 32"):
         nb.load_checkpoint(path, other, vocab)
 
 
 def test_vocabulary_mismatch_names_the_characters(nb, setup):
     _, cfg, _, path = setup
     other_vocab = nb.Vocab.from_text("hello world, sid the sky")
-    with pytest.raises(nb.CheckpointMismatch, match=r"another vocabulary.*only in checkpoint: \['a'\].*only in notebook: \['k', 'y'\]"):
+    with pytest.raises(nb.CheckpointMismatch,
+                       match=r"another vocabulary.*only in checkpoint: \['a'\].*only in notebook: \['k', 'y'\]"):
         nb.load_checkpoint(path, cfg, other_vocab)
 
 

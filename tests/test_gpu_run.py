@@ -43,7 +43,8 @@ def test_the_gpu_run_rehearsed_on_the_cpu(tmp_path, nb):
     assert all(s["val_bpc"] > 0 and s["steps"] > 0 for s in sweep)
     train = rep("train")
     best = min(sweep, key=lambda s: s["val_bpc"])
-    assert train["metrics"]["batch_size"] == best["batch_size"] and train["metrics"]["init_from"].endswith("sweep-best.pt")
+    assert train["metrics"]["batch_size"] == best["batch_size"]
+    assert train["metrics"]["init_from"].endswith("sweep-best.pt")
     assert len(train["samples"]["tweedie/128"]) == len(train["samples"]["first hitting"]) > 0
     assert set(rep("samplers")["seconds"]) >= {"first hitting", "autoregressive"}
     sys.path.insert(0, str(ROOT / "scripts"))

@@ -30,7 +30,7 @@ def test_fixed_characters_never_change(nb, setup, graph, noise, method):
     assert len(outs) == 5
     for out in outs:
         assert len(out) == len(template)
-        assert all(o == t for o, t in zip(out, template) if t != "_")
+        assert all(o == t for o, t in zip(out, template, strict=True) if t != "_")
         assert "_" not in out                                  # every hole is filled with a real character
 
 

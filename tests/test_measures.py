@@ -165,7 +165,7 @@ def entry():
                        "rows": [dict(row(r, 0.01), graph=g, setting=s, calls=c)
                                 for g, reals in (("absorbing", (0.66, 0.70, 0.67, 0.75)),
                                                  ("uniform", (0.65, 0.75, 0.67, 0.77)))
-                                for s, c, r in zip(settings, calls, reals)]}}
+                                for s, c, r in zip(settings, calls, reals, strict=True)]}}
 
 
 def bullet(report, r, name):

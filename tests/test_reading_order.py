@@ -14,7 +14,7 @@ src = lambda c: "".join(c["source"])
 
 def python(c):
     "The cell's source without IPython magics, parsed."
-    return ast.parse("\n".join(l for l in src(c).splitlines() if not l.lstrip().startswith(("%", "!"))))
+    return ast.parse("\n".join(line for line in src(c).splitlines() if not line.lstrip().startswith(("%", "!"))))
 
 
 def defined(tree):
@@ -102,7 +102,7 @@ def test_the_code_before_the_first_idea_is_short():
         if c["cell_type"] == "markdown" and re.match(r"##\s+Part\s+2\b", src(c)):
             break
         if c["cell_type"] == "code" and c.get("metadata", {}).get("cellView") != "form":
-            lines += sum(1 for l in src(c).splitlines() if l.strip() and not l.strip().startswith("#"))
+            lines += sum(1 for line in src(c).splitlines() if line.strip() and not line.strip().startswith("#"))
     assert lines <= 60, f"{lines} lines of code before Part 2"
 
 
@@ -112,7 +112,7 @@ def function_lines(name):
         for node in python(c).body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 body = src(c).splitlines()[node.lineno - 1:node.end_lineno]
-                return sum(1 for l in body if l.strip() and not l.strip().startswith("#"))
+                return sum(1 for line in body if line.strip() and not line.strip().startswith("#"))
     raise KeyError(name)
 
 

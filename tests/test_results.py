@@ -50,7 +50,8 @@ def test_results_are_complete_and_measured(results):
         assert 0 <= row["real_words"] <= 1 and 0 <= row["repeated_words"] <= 1 and 3 < row["unigram_bits"] < 6.1
     assert r["quality"]["validation"]["real_words"] > 0.9           # real text is made of real words
     assert set(r["training_curve"]) == set(GRAPHS)
-    assert set(r["infill"]["runs"]) == {"absorbing/tweedie", "uniform/tweedie", "uniform/euler", "autoregressive/prefix"}
+    assert set(r["infill"]["runs"]) == {"absorbing/tweedie", "uniform/tweedie", "uniform/euler",
+                                        "autoregressive/prefix"}
     assert "speed_seconds" not in r              # one speed table: Part 11.3's samplers
 
 
@@ -71,7 +72,7 @@ def test_shipped_checkpoints_fit_and_say_how_they_were_trained(nb, results):
 def test_manifest_lists_the_shipped_files_with_their_hashes():
     manifest = json.loads((ROOT / "assets" / "manifest.json").read_text())
     assert {"assets/gpu-absorbing.pt", "assets/gpu-uniform.pt", "assets/gpu-autoregressive.pt", "assets/results.json",
-            "scripts/measure.py", "scripts/figures.py", "scripts/report.py"} <= set(manifest)   # the appendix travels too
+            "scripts/measure.py", "scripts/figures.py", "scripts/report.py"} <= set(manifest)  # the appendix ships too
     for name, sha in manifest.items():
         assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == sha, f"re-run the manifest: {name}"
 
@@ -124,7 +125,8 @@ def test_part_11_measurements_are_complete(measure, results):
     r, P = results["gpu"], measure.SIZES["gpu"]
     s = r["samplers"]
     assert s["length"] == 256 and s["batches"][0] == 1 and s["repeats"] >= 3
-    names = [f"tweedie {n}{c}" for n in P["sampler_steps"] for c in ("", " + cache")] + ["first hitting", "autoregressive"]
+    names = ([f"tweedie {n}{c}" for n in P["sampler_steps"] for c in ("", " + cache")]
+             + ["first hitting", "autoregressive"])
     assert list(s["seconds"]) == names
     for name, by_batch in s["seconds"].items():
         assert by_batch["1"] is not None                                   # everything is timed at batch 1
@@ -178,19 +180,21 @@ def test_findings_are_computed_from_results_json(results, report):
     moved["bits_per_char"]["absorbing"]["bpc"] = 3.0
     moved["quality"]["ar_samples"]["judge_nll"] = r["quality"]["validation"]["judge_nll"] + 0.5
     moved_text = report.findings_markdown(moved)
-    assert f"3.000 ± {b['absorbing']['se']:.3f} bits per character" in moved_text and f"{3.0 / b['autoregressive']['bpc']:.2f}×" in moved_text
+    assert f"3.000 ± {b['absorbing']['se']:.3f} bits per character" in moved_text
+    assert f"{3.0 / b['autoregressive']['bpc']:.2f}×" in moved_text
     assert "The judge is partial" in text and "The judge is partial" not in moved_text   # worded from the numbers
     for section in ("samplers", "infill", "correctors", "training_curve"):
         del moved[section]
     assert len(report.findings(moved)) < len(report.findings(r))                      # unmeasured: left out
 
 
-def test_readme_first_screen_and_notebook_summaries_match_results_json(results, report):
+def test_readme_findings_and_notebook_summaries_match_results_json(results, report):
     findings = report.findings_markdown(results["gpu"])
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- findings:start -->\n(.*?)\n<!-- findings:end -->", readme, re.S)
     assert block and block.group(1).strip() == findings.strip()
-    assert readme.index("<!-- findings:start -->") < readme.index("## What you learn")      # on the first screen
+    plain = re.search(r"<!-- headline:start -->\n(.*?)\n<!-- headline:end -->", readme, re.S)   # the plain bullets
+    assert plain and plain.group(1).strip() == "\n".join(f"- {line}" for line in report.headline(results["gpu"]))
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "findings_markdown" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
@@ -208,7 +212,8 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
         for row in rows:
             assert far_below(row, ars, "real_words") and far_below(ars, row, "judge_nll")
     # Part 9: "the diffusion models still improve at the end"; "the autoregressive model peaks early"
-    assert r["best_steps"]["absorbing"] == r["best_steps"]["uniform"] == r["train_steps"] > r["best_steps"]["autoregressive"]
+    assert (r["best_steps"]["absorbing"] == r["best_steps"]["uniform"] == r["train_steps"]
+            > r["best_steps"]["autoregressive"])
     # Part 11.4: "the last stretch's real words are within noise of the first's for every model"
     for run in r["pages"]["runs"].values():
         assert not report.beyond_noise(run["along"][0], run["along"][-1], "real_words")
@@ -218,7 +223,8 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
     assert not any(report.beyond_noise(a, b, "real_words") for a in diffusion for b in diffusion)
     assert all(far_below(x, measure.sampler_quality(s, "autoregressive"), "real_words") for x in diffusion)
     # Part 11.3: "the cache pays little below 256 steps, and more the more steps": speed-ups grow with the steps
-    ups = [measure.speedup(s, f"tweedie {n}", f"tweedie {n} + cache", 1)[0] for n in measure.SIZES["gpu"]["sampler_steps"]]
+    ups = [measure.speedup(s, f"tweedie {n}", f"tweedie {n} + cache", 1)[0]
+           for n in measure.SIZES["gpu"]["sampler_steps"]]
     assert ups == sorted(ups) and ups[-1] > 2 and ups[0] < 1.3
     # Part 11.6: "at equal calls a corrector buys real words and a lower judge NLL where more Tweedie steps buy
     # nothing beyond noise, with unigram entropy within noise; it gains most for the uniform model"

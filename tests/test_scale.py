@@ -139,7 +139,8 @@ def test_the_cache_draws_what_the_plain_loop_draws(nb, scale, pos_emb):
     prompt = torch.tensor([3, 1, 4, 1, 5])
     for kw in (dict(), dict(prompt=prompt), dict(prompt=prompt, temperature=0.7)):
         length = 16 - (len(kw["prompt"]) if "prompt" in kw else 0)
-        draw = lambda gen_fn: gen_fn(model, 5, length, generator=torch.Generator().manual_seed(3), progress=False, **kw)
+        draw = lambda gen_fn, length=length, kw=kw: gen_fn(model, 5, length, generator=torch.Generator().manual_seed(3),
+                                                           progress=False, **kw)
         plain, cached = draw(nb.generate_ar), draw(scale.generate_ar_cached)
         assert plain.shape == (5, length) and plain.max() < 8
         assert torch.equal(plain, cached), kw

@@ -42,7 +42,8 @@ def test_float32_stable_at_tiny_noise(nb, graph):
     # force some corrupted positions so that both branches of the closed form are exercised
     xt[:, 0] = (x0[:, 0] + 1) % graph.n_tokens if graph.dim == graph.n_tokens else graph.dim - 1
     true_lr = nb.true_log_ratio(graph, sigma, xt, x0)
-    log_s = torch.where(true_lr.isfinite(), true_lr, 0) + 0.05 * torch.randn(*true_lr.shape, generator=g, dtype=torch.float64)
+    log_s = torch.where(true_lr.isfinite(), true_lr, 0) + 0.05 * torch.randn(*true_lr.shape, generator=g,
+                                                                             dtype=torch.float64)
     log_s, sigma = log_s.float(), sigma.float()             # the float64 reference sees the same inputs
     f32 = graph.score_entropy(log_s, sigma, xt, x0).double()
     f64 = nb.score_entropy_brute_force(graph, log_s.double(), sigma.double(), xt, x0)

@@ -1,5 +1,6 @@
 """The reader's path: the Colab setup cell never stops "Run all", the README's badge matches it, the contents
 list is complete, and the committed notebook renders without widget state."""
+import hashlib
 import json
 import re
 import subprocess
@@ -34,7 +35,7 @@ def test_setup_cell_goes_on_without_network_or_git(tmp_path):
 
 def test_setup_cell_fetches_verified_files_and_rejects_a_bad_hash(tmp_path):
     """Without git, it fetches the manifest and then each file; a file whose hash differs is not kept."""
-    files = {"assets/manifest.json": json.dumps({"assets/gpu-absorbing.pt": __import__("hashlib").sha256(b"ok").hexdigest(),
+    files = {"assets/manifest.json": json.dumps({"assets/gpu-absorbing.pt": hashlib.sha256(b"ok").hexdigest(),
                                                  "assets/results.json": "0" * 64}).encode(),
              "assets/gpu-absorbing.pt": b"ok", "assets/results.json": b"tampered"}
     code = ("import io, sys, types, urllib.request\n"

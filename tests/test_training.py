@@ -55,7 +55,7 @@ def test_a_cut_off_run_resumes_to_the_same_weights(nb, scale, tmp_path):
     _, h = scale.train_at_scale(resumed, data[:3000], data[3000:],
                                 scale.ScaleConfig(**dict(nb.asdict(tc), resume_path=path)))
     assert h["last_step"] == tc.max_iters and h["step"] == list(range(1, tc.max_iters + 1))
-    for a, b in zip(model.parameters(), resumed.parameters()):
+    for a, b in zip(model.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]               # written atomically
 
@@ -64,7 +64,6 @@ def test_a_cut_off_run_resumes_to_the_same_weights(nb, scale, tmp_path):
 def test_bits_per_char_error_bar_covers_the_truth_with_exact_scores(nb, monkeypatch, name):
     """With exact scores every window's estimate is unbiased for -log p0(window); with the windows reshuffled
     across strata of t in every pass, the mean over windows and passes lands within its error bar."""
-    G = nb.make_graph(name, 3)
     p0 = torch.tensor([[0.4, 0.05, 0.05], [0.0, 0.3, 0.05], [0.05, 0.0, 0.1]], dtype=torch.float64)
     monkeypatch.setattr(nb, "make_denoiser", lambda model, graph: nb.exact_denoiser(p0, graph))
     model = torch.nn.Linear(1, 1)

@@ -1,0 +1,157 @@
+"""A blog post from the notebook in one command: a self-contained web page, and Markdown with its figures.
+
+    python scripts/export_article.py OUTDIR [--notebook annotated_diffusion.ipynb]
+
+It writes, from the notebook's stored outputs (nothing is run):
+  OUTDIR/index.html   one page that needs no other file: every figure and the animation embedded, the maths typeset
+                      by MathJax when the page is online, the code of collapsed cells hidden and their outputs kept,
+                      the contents' links working;
+  OUTDIR/article.md   the same for a static-site blog (Jekyll, Hugo, Quarto), with its images in OUTDIR/figures/,
+                      each figure named as the notebook saves it under assets/ (fig-schedules.png, ...).
+Both are built by nbconvert, which the notebook's requirements already install.
+"""
+import argparse
+import base64
+import copy
+import os
+import pathlib
+import re
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "annotated_diffusion.ipynb"
+TITLE = "The Annotated Discrete Diffusion"
+DATA_URI = re.compile(r"""(src=["'])data:image/(\w+);base64,([A-Za-z0-9+/=\s]+)(["'])""")
+ASSET = re.compile(r"assets/([\w.-]+\.(?:png|gif))|save_figure\(.*?\"(fig-[\w-]+)\"", re.S)
+PLACEHOLDER = re.compile(r"<(IPython\.core\.display\.\w+ object|Figure size [^>]*)>")
+
+
+def collapsed(cell):
+    "A cell the notebook shows folded: a Colab form, or a cell whose source JupyterLab and VS Code hide."
+    md = cell.get("metadata", {})
+    return md.get("cellView") == "form" or bool(md.get("jupyter", {}).get("source_hidden"))
+
+
+def reader_view(nb):
+    """The notebook as a reader sees it: collapsed cells show only their outputs (and are left out when they have
+    none), and the kernel's placeholders ('<IPython.core.display.Image object>', '<Figure size ...>') are dropped."""
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not placeholder_only(o)]
+            if collapsed(cell):
+                if not cell.outputs:
+                    continue
+                cell.metadata["transient"] = {"remove_source": True}        # nbconvert's templates skip the input
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def placeholder_only(output):
+    """Drop a placeholder text that stands beside a richer form; True when nothing but the placeholder is left. A GIF
+    gains an <img> form too, since nbconvert's HTML shows no image/gif."""
+    data = output.get("data")
+    if data and "image/gif" in data and "text/html" not in data:
+        data["text/html"] = f"<img src='data:image/gif;base64,{data['image/gif'].strip()}'>"
+    if data and PLACEHOLDER.fullmatch(data.get("text/plain", "").strip()):
+        del data["text/plain"]
+        return not data
+    return False
+
+
+def anchored(source):
+    "Give each heading of a Markdown cell the anchor Jupyter gives it, so that the contents' links work anywhere."
+    return re.sub(r"(?m)^(#{1,6})\s+(.+?)\s*$", lambda m: f'<a id="{m.group(2).replace(" ", "-")}"></a>\n\n'
+                  f"{m.group(1)} {m.group(2)}", source)
+
+
+def extract_figures(nb):
+    """Take every image out of the outputs, for Markdown: {file name: bytes}. An image becomes a Markdown image
+    (its alt text the cell's '# Figure: ...' caption), and a data URI inside HTML a link to the file."""
+    files = {}
+
+    def keep(name, blob):
+        stem, ext = os.path.splitext(name)
+        k = 2
+        while name in files:
+            name, k = f"{stem}-{k}{ext}", k + 1
+        files[name] = blob
+        return name
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        named = [a or b + ".png" for a, b in ASSET.findall(cell.source)]     # what the cell saves, if it says
+        caption = re.match(r"#\s*Figure:\s*(.*?)\s*(\(assets/[^)]*\))?\s*$", cell.source.split("\n")[0])
+        for output in cell.outputs:
+            data = output.get("data", {})
+            image = next((m for m in ("image/png", "image/gif", "image/jpeg") if m in data), None)
+            if image:
+                ext = ".jpg" if image == "image/jpeg" else "." + image.split("/")[1]
+                name = keep(named.pop(0) if named else f"figure-{i}{ext}", base64.b64decode(data[image]))
+                alt = caption.group(1) if caption else name
+                output["data"] = {"text/markdown": f"![{alt}](figures/{name})"}
+            elif "text/html" in data:
+                def to_file(m, named=named, i=i):
+                    name = keep(named.pop(0) if named else f"image-{i}.{m.group(2)}", base64.b64decode(m.group(3)))
+                    return f"{m.group(1)}figures/{name}{m.group(4)}"
+                data["text/html"] = DATA_URI.sub(to_file, data["text/html"])
+    return files
+
+
+def write_atomic(path, blob):
+    "Write through a temporary file in the same folder and rename it: the file is whole or absent."
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)                      # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def export(outdir, notebook=NOTEBOOK):
+    "Write OUTDIR/index.html, OUTDIR/article.md and OUTDIR/figures/; return their paths."
+    import nbformat
+    from nbconvert import HTMLExporter, MarkdownExporter
+    notebook, outdir = pathlib.Path(notebook), pathlib.Path(outdir)
+    if not notebook.is_file():
+        raise SystemExit(f"no notebook at {notebook}: pass --notebook PATH")
+    if outdir.exists() and not outdir.is_dir():
+        raise SystemExit(f"{outdir} is a file: give a folder for the page, the Markdown and its figures")
+    nb = reader_view(nbformat.read(notebook, as_version=4))
+    resources = {"metadata": {"name": TITLE, "path": str(notebook.parent)}}
+    page, _ = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb, resources=copy.deepcopy(resources))
+    md_nb = copy.deepcopy(nb)
+    for cell in md_nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = anchored(cell.source)
+    files = extract_figures(md_nb)
+    article, extra = MarkdownExporter().from_notebook_node(md_nb, resources=copy.deepcopy(resources))
+    files.update({pathlib.PurePath(k).name: v for k, v in extra.get("outputs", {}).items()})
+    (outdir / "figures").mkdir(parents=True, exist_ok=True)
+    for name, blob in files.items():
+        write_atomic(outdir / "figures" / name, blob)
+    write_atomic(outdir / "article.md", article.encode("utf-8"))
+    write_atomic(outdir / "index.html", page.encode("utf-8"))
+    return outdir / "index.html", outdir / "article.md", sorted(files)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap.add_argument("outdir", help="the folder to write index.html, article.md and figures/ into")
+    ap.add_argument("--notebook", default=str(NOTEBOOK), help="the executed notebook (default: %(default)s)")
+    a = ap.parse_args()
+    page, article, figures = export(a.outdir, a.notebook)
+    print(f"wrote {page} ({page.stat().st_size / 1e6:.1f} MB, self-contained), {article} and "
+          f"{len(figures)} files in {page.parent / 'figures'}", file=sys.stderr)
