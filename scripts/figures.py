@@ -4,12 +4,78 @@ Each `plot_*` takes plain numbers (a tensor, or a section of `assets/results.jso
 the notebook shows it and saves it under a stable name (`save_figure`). To lift a figure into a post, call its
 function on the same section of `results.json`. The numbers come from `measure.py`; the words from `report.py`.
 """
+import math
 import os
 
 import torch
 
 from measure import sampler_quality, spread
 from report import knob_label
+
+# The rule of every figure: legible where the notebook shows it (72 dpi): no text under 9 points, no legend over data.
+
+
+def _legend_below(fig, handles, labels, **kw):
+    "A legend under the panels (a constrained layout), in as few rows as the figure's width allows: it covers nothing."
+    for ncol in range(len(labels), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=9, **kw)
+        if ncol == 1 or legend.get_window_extent().width <= fig.bbox.width:
+            return legend
+        legend.remove()
+
+
+def _overlap(a, b):
+    "The area two display boxes share, in square pixels."
+    return max(0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+def _obstacles(ax):
+    "Display boxes of what a label must not cover: markers, error bars (caps too), straight reference lines, text."
+    from matplotlib.transforms import Bbox
+    boxes = [t.get_window_extent().padded(1) for t in ax.texts if t.get_visible() and t.get_text()]
+    for line in ax.lines:
+        if line.get_marker() not in (None, "None", "", " "):
+            r = line.get_markersize() * ax.figure.dpi / 72 / 2 + 1
+            boxes += [Bbox([[x - r, y - r], [x + r, y + r]])
+                      for x, y in line.get_transform().transform(line.get_xydata())]
+        elif min((b := line.get_window_extent()).width, b.height) < 3:
+            boxes.append(b.padded(1))
+    for c in ax.collections:                                      # error bars: one segment each
+        for seg in getattr(c, "get_segments", list)():
+            xy = c.get_transform().transform(seg)
+            boxes.append(Bbox([xy.min(0), xy.max(0)]).padded(1))
+    return boxes
+
+
+def _label_points(ax, points, sides=("above", "below", "right", "left"), gap=4):
+    """Write each (x, y, text, colour[, its own sides]) of `points` beside its point, on the first of `sides` (then
+    the diagonals) where it covers no marker, error bar, reference line or other text and stays in the axes; where no
+    side is clear, on the side it covers least. Call it last: it reads the finished layout, in pixels."""
+    fig = ax.figure
+    fig.draw_without_rendering()                       # the layout and axis limits are final: pixels are known
+    taken, frame = _obstacles(ax), ax.get_window_extent()
+    offsets = {"above": ((0, gap), "center", "bottom"), "below": ((0, -gap), "center", "top"),
+               "right": ((gap, 0), "left", "center_baseline"), "left": ((-gap, 0), "right", "center_baseline"),
+               "upper right": ((gap, gap), "left", "bottom"), "upper left": ((-gap, gap), "right", "bottom"),
+               "lower right": ((gap, -gap), "left", "top"), "lower left": ((-gap, -gap), "right", "top")}
+    for x, y, text, colour, *own in points:
+        best, first = None, own[0] if own else sides
+        for side in [*first, *(s for s in offsets if s not in first)]:
+            xytext, ha, va = offsets[side]
+            label = ax.annotate(text, (x, y), xytext=xytext, textcoords="offset points", ha=ha, va=va, color=colour,
+                                fontsize=9, in_layout=False)
+            box = label.get_window_extent().padded(1)
+            cost = sum(_overlap(box, t) for t in taken) + box.width * box.height - _overlap(box, frame)
+            if best is not None and cost >= best[0]:
+                label.remove()
+                continue
+            if best is not None:
+                best[1].remove()
+            best = (cost, label, box)
+            if cost == 0:
+                break
+        taken.append(best[2])
+
 
 # ----------------------------------------------------- Parts 2 to 10: the pictures after each component of the lesson
 
@@ -18,7 +84,7 @@ from report import knob_label
 def plot_rate_matrices(graphs, levels=(0.1, 1.0, 4.0)):
     "Q and exp(σ̄Q) for each graph (a small vocabulary), row x to column y, with the values written in."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(len(graphs), 1 + len(levels), figsize=(10, 2.5 * len(graphs)))
+    fig, axes = plt.subplots(len(graphs), 1 + len(levels), figsize=(12, 3.1 * len(graphs)))
     for row, G in zip(axes, graphs, strict=True):
         mask = getattr(G, "mask", None)
         names = ["M" if i == mask else "abcdefgh"[i] for i in range(G.dim)]
@@ -30,7 +96,7 @@ def plot_rate_matrices(graphs, levels=(0.1, 1.0, 4.0)):
                    xticklabels=names, yticklabels=names)
             for (a, b), v in zip(((a, b) for a in range(G.dim) for b in range(G.dim)), m.flatten().tolist(),
                                  strict=True):
-                ax.text(b, a, f"{v + 0.0:.2f}", ha="center", va="center", fontsize=6,      # (+ 0.0: no "-0.00")
+                ax.text(b, a, f"{v + 0.0:.2f}", ha="center", va="center", fontsize=9,      # (+ 0.0: no "-0.00")
                         color="white" if abs(v) > 0.6 else "black")
         row[0].set_ylabel("from x")
     axes[-1][0].set_xlabel("to y")
@@ -52,7 +118,7 @@ def plot_schedules(n_tokens):
         axes[1].plot(t, changed(sb), label=f"{graph} graph, {label} schedule")
     axes[0].set(xlabel="t", ylabel="total noise σ̄(t)", yscale="log", title="total noise")
     axes[1].set(xlabel="t", ylabel="fraction of characters changed", title="corruption (the pairs used here)")
-    axes[0].legend(); axes[1].legend(fontsize=8, loc="upper left")
+    axes[0].legend(fontsize=9, loc="upper left"); axes[1].legend(fontsize=9, loc="upper left")   # (empty corners)
     fig.tight_layout()
     return fig
 
@@ -71,30 +137,31 @@ def plot_masks(panels):
 def plot_curves(curves, ylabel, title, hline=None, hline_label=None, figsize=(6, 3), **axis):
     "Lines (label -> (x, y, style)) on one axis, with an optional horizontal reference line."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     for label, (x, y, style) in curves.items():
         ax.plot(x, y, style, label=label, alpha=0.5 if style == "-" and len(curves) > 1 else 1.0)
     if hline is not None:
         ax.axhline(hline, color="gray", ls=":", label=hline_label)
     ax.set(ylabel=ylabel, title=title, **axis)
     if len(curves) > 1 or hline is not None:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        _legend_below(fig, *ax.get_legend_handles_labels())
     return fig
 
 
 def plot_bits_per_char(bpc, unigram_bits, title):
-    "The three models' bits per character with their standard errors, labelled above the error bars."
+    """The three models' bits per character with their standard errors, labelled above the error bars, under the
+    unigram entropy (a dotted line, named at its right end)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 3))
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
     names = list(bpc)
     top = [bpc[k]["bpc"] + bpc[k]["se"] for k in names]
     ax.bar(names, [bpc[k]["bpc"] for k in names], yerr=[bpc[k]["se"] for k in names], color=["C0", "C1", "C2"])
-    ax.axhline(unigram_bits, color="gray", ls=":", label="unigram entropy")
+    ax.axhline(unigram_bits, color="gray", ls=":")
+    ax.annotate(f"unigram entropy {unigram_bits:.2f}", (1, unigram_bits), xycoords=ax.get_yaxis_transform(),
+                xytext=(-3, 3), textcoords="offset points", ha="right", va="bottom", color="dimgray", fontsize=9)
     for i, k in enumerate(names):
         ax.text(i, top[i] + 0.05, f"{bpc[k]['bpc']:.3f}", ha="center")
-    ax.set(ylabel="bits per character (lower is better)", title=title, ylim=(0, 1.2 * max(top)))
-    ax.legend(loc="lower right")
+    ax.set(ylabel="bits per character (lower is better)", title=title, ylim=(0, 1.15 * max(*top, unigram_bits)))
     fig.tight_layout()
     return fig
 
@@ -102,7 +169,7 @@ def plot_bits_per_char(bpc, unigram_bits, title):
 def plot_infill_cost(extra, hole, width=9):
     "The judge's extra nats per character over the original, along the passage (a moving average), hole shaded."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 3))
+    fig, ax = plt.subplots(figsize=(9, 3.3), layout="constrained")
     kernel = torch.ones(1, 1, width) / width
     for label, e in extra.items():
         ax.plot(torch.nn.functional.conv1d(e.double()[None, None], kernel.double(), padding="same")[0, 0], label=label)
@@ -110,8 +177,7 @@ def plot_infill_cost(extra, hole, width=9):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="position in the passage", ylabel=f"extra nats per character\n({width}-character average)",
            title="the judge's extra cost over the original: prefix | hole | suffix")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    _legend_below(fig, *ax.get_legend_handles_labels())
     return fig
 
 
@@ -123,7 +189,7 @@ def plot_quality(quality):
     import matplotlib.pyplot as plt
     shown = [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL (nats/char) ↓"),
              ("unigram_bits", "unigram entropy (bits) ≈ data"), ("repeated_words", "repeated words (share) ↓")]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), layout="constrained")
     for ax, (key, label) in zip(axes, shown, strict=True):
         for run, rows in quality["runs"].items():
             ax.errorbar([r["steps"] for r in rows], [r[key] for r in rows], yerr=[r[key + "_se"] for r in rows],
@@ -132,16 +198,14 @@ def plot_quality(quality):
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
         ax.set(xscale="log", xlabel="sampling steps", title=label)
         ax.set_xticks(quality["steps"], [str(s) for s in quality["steps"]])
-    handles, labels = axes[0].get_legend_handles_labels()                 # below the panels, covering no line
-    fig.legend(handles, labels, fontsize=8, ncol=len(labels), loc="lower center")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _legend_below(fig, *axes[0].get_legend_handles_labels())               # below the panels, covering no line
     return fig
 
 
 def plot_training(curve, quality):
     "The validation bound (NLL for AR) and the share of real words in samples (± se), against training steps."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
     for name, pts in curve.items():
         axes[0].plot([p["step"] for p in pts], [p["val_bpc"] for p in pts], "o-", label=name)
         drawn = [p for p in pts if "real_words" in p]          # the shipped run drew samples as it trained
@@ -151,9 +215,7 @@ def plot_training(curve, quality):
     axes[0].set(xlabel="training step (the same batches for every model)", ylabel="validation bits/char",
                 title="bound (diffusion), NLL (AR): training's estimate")
     axes[1].set(xlabel="training step", ylabel="share of real words", title="real words in samples (± se)")
-    for ax in axes:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    _legend_below(fig, *axes[1].get_legend_handles_labels())           # one legend for both panels, under them
     return fig
 
 
@@ -167,39 +229,64 @@ def _refs(ax, quality, key, **kw):
 
 
 def plot_samplers(samplers, quality):
-    "Quality against seconds for every sampler of 11.3, at each batch size: the run-to-run range and ± one se."
+    """Every sampler of 11.3 at each batch size (filled: the first, hollow: the second), one colour per kind. Left:
+    real words (± one se) against seconds, the run-to-run range as horizontal bars, Tweedie's steps written beside
+    each point. Right: the seconds themselves, the median of the runs with their range, on a log axis."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    groups = [("Tweedie", "C1", lambda n: n.startswith("tweedie") and "cache" not in n),
-              ("Tweedie + cache", "C0", lambda n: "cache" in n),
-              ("first hitting", "C3", lambda n: n == "first hitting"),
-              ("autoregressive", "C2", lambda n: n == "autoregressive")]
-    for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")],
-                                strict=True):
-        for b, ls, marker in zip(samplers["batches"], ("-", "--"), ("o", "s"), strict=False):  # (styles for 2 batches)
-            for group, color, member in groups:
-                pts = [(t, sampler_quality(samplers, n), n.split()[1] if n.startswith("tweedie") else "")
-                       for n in samplers["seconds"] if member(n) and (t := spread(samplers, n, b)) is not None]
-                ax.errorbar([p[0][0] for p in pts], [p[1][key] for p in pts], yerr=[p[1][key + "_se"] for p in pts],
-                            xerr=[[p[0][0] - p[0][1] for p in pts], [p[0][2] - p[0][0] for p in pts]], ls=ls,
-                            marker=marker, color=color, mfc=color if b == samplers["batches"][0] else "none",
-                            capsize=2, label=f"{group}, batch {b}")
-                for k, (t, q, steps) in enumerate(pts if group == "Tweedie + cache" else ()):   # (the same, uncached)
-                    ax.annotate(steps, (t[0], q[key]), fontsize=7, color=color, textcoords="offset points",
-                                xytext=(0, 6 if k % 2 == 0 else -11), ha="center")        # above, below, above...
-        ax.axhline(quality["validation"][key], color="gray", ls=":", lw=1, label="validation text")
-        ax.set(xscale="log", xlabel=f"seconds for {samplers['length']} characters ({samplers['device']})", title=label)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, ncol=5, loc="lower center", title="numbers: Tweedie steps",
-               title_fontsize=7)
-    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    from matplotlib.lines import Line2D
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), width_ratios=(1.2, 1), layout="constrained")
+    groups = [("Tweedie", "C1", "o", lambda n: n.startswith("tweedie") and "cache" not in n),     # colour, marker
+              ("Tweedie + cache", "C0", "s", lambda n: "cache" in n),
+              ("first hitting", "C3", "D", lambda n: n == "first hitting"),
+              ("autoregressive", "C2", "^", lambda n: n == "autoregressive")]
+    colour = lambda n: next(c for _, c, _, member in groups if member(n))
+    batches, names = samplers["batches"], list(samplers["seconds"])
+    face = lambda b, c: c if b == batches[0] else "white"                    # the batch: filled or hollow
+    xlabel = f"seconds for {samplers['length']} characters ({samplers['device']})"
+    ax, steps = axes[0], []
+    for b in batches:
+        for _, c, marker, member in groups:
+            pts = [(n, t, sampler_quality(samplers, n)) for n in names if member(n)
+                   and (t := spread(samplers, n, b)) is not None]
+            ax.errorbar([t[0] for _, t, _ in pts], [q["real_words"] for *_, q in pts],
+                        yerr=[q["real_words_se"] for *_, q in pts], xerr=[[t[0] - t[1] for _, t, _ in pts],
+                                                                          [t[2] - t[0] for _, t, _ in pts]],
+                        marker=marker, ms=6, mew=1.5, lw=1, color=c, mfc=face(b, c), capsize=2)
+            for n, t, q in (p for p in pts if p[0].startswith("tweedie")):   # on its cached twin: one number
+                twin = None if "cache" in n else spread(samplers, n + " + cache", b)
+                if not (twin and abs(t[0] / twin[0] - 1) < 0.15):
+                    steps.append((t[0], q["real_words"], n.split()[1], c))
+    ax.axhline(quality["validation"]["real_words"], color="gray", ls=":", lw=1)
+    ax.annotate("validation text", (1, quality["validation"]["real_words"]), xycoords=ax.get_yaxis_transform(),
+                xytext=(-3, 3), textcoords="offset points", ha="right", va="bottom", color="dimgray", fontsize=9)
+    ax.set(xscale="log", xlabel=xlabel, ylabel="real words (share) ↑", title="real words against time (numbers: "
+           "Tweedie's steps)")
+    ax = axes[1]                                          # the seconds: one row per sampler, one bar per batch
+    timed = [t for n in names for b in batches if (t := spread(samplers, n, b)) is not None]
+    base, h = 10 ** math.floor(math.log10(min(t[1] for t in timed))), 0.8 / len(batches)
+    for j, b in enumerate(batches):
+        for i, n in enumerate(names):
+            y, t = i + (j - (len(batches) - 1) / 2) * h, spread(samplers, n, b)
+            if t is None:
+                ax.text(base * 1.1, y, f"batch {b}: not timed", va="center", fontsize=9, color="dimgray")
+                continue
+            ax.barh(y, t[0] - base, left=base, height=0.9 * h, color=face(b, colour(n)), edgecolor=colour(n), lw=1.5,
+                    xerr=[[t[0] - t[1]], [t[2] - t[0]]], capsize=2, error_kw=dict(lw=1, ecolor="k"))
+    ax.set(xscale="log", xlim=(base, 1.5 * max(t[2] for t in timed)), yticks=range(len(names)), yticklabels=names,
+           ylim=(len(names) - 0.5, -0.5), xlabel=xlabel,
+           title=f"seconds: median of {samplers['repeats']} runs (whiskers: their range)")
+    handles = [Line2D([], [], color=c, marker=m, ls="none", ms=7) for _, c, m, _ in groups]
+    handles += [Line2D([], [], color="k", marker="o", ls="none", ms=7, mew=1.5, mfc=face(b, "k")) for b in batches]
+    _legend_below(fig, handles, [g for g, *_ in groups] +
+                  [f"batch {b} ({'filled' if b == batches[0] else 'hollow'})" for b in batches])
+    _label_points(axes[0], sorted(steps, key=lambda p: p[3] != "C0"))     # cached first: theirs go above
     return fig
 
 
 def plot_pages(pages, quality):
     "Real words and judge NLL along the page, stretch by stretch, ± one standard error over the pages."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")],
                                 strict=True):
         for name, run in pages["runs"].items():
@@ -207,24 +294,20 @@ def plot_pages(pages, quality):
                         yerr=[r[key + "_se"] for r in run["along"]], fmt="o-", capsize=2, label=name)
         ax.axhline(quality["validation"][key], color="gray", ls=":", label="validation text")
         ax.set(xlabel=f"position on the page (start of each {pages['stretch']}-character stretch)", title=label)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    _legend_below(fig, *axes[0].get_legend_handles_labels())
     return fig
 
 
 def plot_knobs(knobs, quality, data_bits):
     "Each knob setting of 11.5: quality against unigram entropy (diversity), ± one standard error each way."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
     colour = lambda k: "C3" if "order" in k else "C1" if "top_p" in k else "C0" if "temperature" in k else "k"
     for ax, (key, label) in zip(axes, [("real_words", "real words (share) ↑"), ("judge_nll", "AR judge NLL ↓")],
                                 strict=True):
         for r in knobs["rows"]:
             ax.errorbar(r["unigram_bits"], r[key], xerr=r["unigram_bits_se"], yerr=r[key + "_se"], fmt="o",
                         color=colour(r["knobs"]), capsize=2)
-            left = "top_p" in r["knobs"]                       # top-p labels on the left, the rest on the right
-            ax.annotate(knob_label(r["knobs"]).replace("temperature", "T"), (r["unigram_bits"], r[key]), fontsize=7,
-                        xytext=(-4 if left else 4, 3), textcoords="offset points", ha="right" if left else "left")
         for ref, style in (("validation", dict(color="gray", marker="*")),
                            ("ar_samples", dict(color="C2", marker="^"))):
             q = quality[ref]
@@ -232,28 +315,35 @@ def plot_knobs(knobs, quality, data_bits):
                         label=ref.replace("_", " "), **style)
         ax.axvline(data_bits, color="gray", ls=":", lw=1, label="unigram entropy of the data")
         ax.set(xlabel="unigram entropy of the samples (bits): diversity →", title=label)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    _legend_below(fig, *axes[0].get_legend_handles_labels())
+    for ax, key in zip(axes, ("real_words", "judge_nll"), strict=True):          # top-p labels first on the left
+        _label_points(ax, [(r["unigram_bits"], r[key], knob_label(r["knobs"]).replace("temperature", "T"), "k",
+                            ("upper left", "upper right") if "top_p" in r["knobs"] else ("upper right", "upper left"))
+                           for r in knobs["rows"]])
     return fig
 
 
 def plot_correctors(correctors, quality):
-    "Real words (± one standard error) against network rows per sample: Tweedie (black), with correctors (red)."
+    """Real words (± one standard error) against network calls per sample: Tweedie alone (black) and with corrector
+    steps (red). A setting with correctors and the Tweedie run of as many calls stand one above the other."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), sharey=True)
+    from matplotlib.lines import Line2D
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
+    calls = [r["calls"] for r in correctors["rows"]]
     for ax, g in zip(axes, ("absorbing", "uniform"), strict=True):
         for r in (r for r in correctors["rows"] if r["graph"] == g):
-            color = "C3" if "corrector" in r["setting"] else "k"
-            ax.errorbar(r["rows_per_sample"], r["real_words"], yerr=r["real_words_se"], fmt="o", color=color,
-                        capsize=2, zorder=3)
-            ax.annotate(r["setting"].replace("corrector", "corr.").replace("Tweedie ", ""),
-                        (r["rows_per_sample"], r["real_words"]), fontsize=7, color=color, xytext=(4, 4),
-                        textcoords="offset points", ha="left")
+            ax.errorbar(r["calls"], r["real_words"], yerr=r["real_words_se"], fmt="o", capsize=2, zorder=3,
+                        color="C3" if "corrector" in r["setting"] else "k")
         _refs(ax, quality, "real_words")
-        ax.set(xscale="log", xlabel="network rows per sample (log)", title=f"{g}: black Tweedie, red with correctors")
-        ax.margins(x=0.2)
-    axes[0].set_ylabel("real words (share) ↑"); axes[0].legend(fontsize=7, loc="center right")
-    fig.tight_layout()
+        ax.set(xlabel="network calls per sample", title=f"{g} model", xlim=(0, 1.2 * max(calls)))
+    axes[0].set_ylabel("real words (share) ↑")
+    handles, labels = axes[0].get_legend_handles_labels()
+    _legend_below(fig, [Line2D([], [], color=c, marker="o", ls="none") for c in ("k", "C3")] + handles,
+                  ["Tweedie (its steps)", "with correctors (steps + corrector steps)"] + labels)
+    for ax, g in zip(axes, ("absorbing", "uniform"), strict=True):
+        _label_points(ax, [(r["calls"], r["real_words"], r["setting"].replace("corrector", "corr.")
+                            .replace("Tweedie ", ""), "C3" if "corrector" in r["setting"] else "k")
+                           for r in correctors["rows"] if r["graph"] == g], sides=("right", "left"))
     return fig
 
 

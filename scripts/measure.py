@@ -264,7 +264,7 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     orig = windows[idx].to(device)                                                # (n, L)
     a = (L - hole_len) // 2
     fixed = orig.clone(); fixed[:, a:a + hole_len] = -1
-    judges = {"ar": lambda x: ar_nll(judge, x).double().cpu(), "ngram": lambda x: ngram.char_nll(x).sum(-1)}
+    judges = {"ar": lambda x: ar_nll(judge, x).cpu().double(), "ngram": lambda x: ngram.char_nll(x).sum(-1)}
     orig_nll = {j: f(orig) for j, f in judges.items()}                           # (n,) nats per passage
     res = {"passages": n_pass, "hole": hole_len, "steps": steps, "device": here(device), "ngram_order": ngram.order,
            "original_nats_per_char": {j: v.sum().item() / orig.numel() for j, v in orig_nll.items()}, "runs": {}}

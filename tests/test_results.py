@@ -251,3 +251,40 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
     confidence = next(x for x in k if x["knobs"].get("order") == "confidence")
     assert confidence["real_words"] == max(x["real_words"] for x in k)
     assert far_below(exact, confidence, "repeated_words")
+    # Part 12: "correctors ... stay well short of the baseline's"
+    assert all(far_below(x, ars, "real_words") for (g, setting), x in rows.items() if "corrector" in setting)
+    # Part 12: "at unchanged unigram entropy, correctors move real words furthest (temperature and confidence order
+    # move them further by giving up diversity)": every knob that beats the absorbing correctors' largest gain over
+    # the exact sampler pays for it in entropy, and temperature and confidence order are among them
+    best = max(rows["absorbing", co]["real_words"] - rows["absorbing", ex]["real_words"] for ex, co in pairs)
+    further = [x for x in k if x["real_words"] - exact["real_words"] > best]
+    assert all(far_below(x, exact, "unigram_bits") for x in further)
+    assert {"temperature", "order"} <= {key for x in further for key in x["knobs"]}
+
+
+def test_the_worded_claims_of_parts_10_and_12_hold_in_the_data(results, report):
+    r = results["gpu"]
+    b, q = r["bits_per_char"], r["quality"]
+    # Part 10 and Part 12: "even there the fills read worse, under both judges, than a continuation blind to the
+    # right side"
+    for judge in ("ar", "ngram"):
+        d, se = report.infill_gap(r["infill"], judge)
+        assert d > 2 * se, judge
+    # Part 12: "the diffusion models are worse language models than the baseline, in bound and in samples"
+    for g in ("absorbing", "uniform"):
+        assert b[g]["bpc"] - 2 * b[g]["se"] > b["autoregressive"]["bpc"]
+        for row in q["runs"][f"{g}/tweedie"]:
+            assert row["real_words"] < q["ar_samples"]["real_words"]
+            assert report.beyond_noise(row, q["ar_samples"], "real_words")
+    # Part 12: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
+    s = r["samplers"]
+    ar = s["seconds"]["autoregressive"]
+    assert "CPU" in s["device"]
+    assert all(t[str(bs)] > ar[str(bs)] for n, t in s["seconds"].items() if n != "autoregressive"
+               for bs in s["batches"] if t[str(bs)] is not None)
+
+
+def test_part_12s_word_on_dropout_is_the_presets(nb, monkeypatch):
+    "Part 12: each model with its own recipe's dropout: 0.1 for diffusion, 0.2 for the GPT."
+    assert notebook_parameters(monkeypatch, nb)["PRESETS"]["gpu"]["dropout"] == {"absorbing": 0.1, "uniform": 0.1,
+                                                                                  "autoregressive": 0.2}
