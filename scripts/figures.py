@@ -219,7 +219,7 @@ def plot_training(curve, quality):
     return fig
 
 
-# ---------------------------------------------------------------------- Parts 11.3 to 11.6: sampling beyond the paper
+# ----------------------------------------------- Parts 11 and 13: sampling beyond the paper, and the appendix
 
 
 def _refs(ax, quality, key, **kw):
@@ -229,10 +229,11 @@ def _refs(ax, quality, key, **kw):
 
 
 def plot_samplers(samplers, quality):
-    """Every sampler of 11.3 at each batch size (filled: the first, hollow: the second), one colour per kind. Left:
+    """Every sampler of 13.1 at each batch size (filled: the first, hollow: the second), one colour per kind. Left:
     real words (± one se) against seconds, the run-to-run range as horizontal bars, Tweedie's steps written beside
     each point. Right: the seconds themselves, the median of the runs with their range, on a log axis."""
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
     from matplotlib.lines import Line2D
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), width_ratios=(1.2, 1), layout="constrained")
     groups = [("Tweedie", "C1", "o", lambda n: n.startswith("tweedie") and "cache" not in n),     # colour, marker
@@ -277,6 +278,10 @@ def plot_samplers(samplers, quality):
            title=f"seconds: median of {samplers['repeats']} runs (whiskers: their range)")
     handles = [Line2D([], [], color=c, marker=m, ls="none", ms=7) for _, c, m, _ in groups]
     handles += [Line2D([], [], color="k", marker="o", ls="none", ms=7, mew=1.5, mfc=face(b, "k")) for b in batches]
+    for ax in axes:                                       # seconds as plain numbers: 1, 2, 5, 10, 20, ...
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     _legend_below(fig, handles, [g for g, *_ in groups] +
                   [f"batch {b} ({'filled' if b == batches[0] else 'hollow'})" for b in batches])
     _label_points(axes[0], sorted(steps, key=lambda p: p[3] != "C0"))     # cached first: theirs go above
@@ -299,7 +304,7 @@ def plot_pages(pages, quality):
 
 
 def plot_knobs(knobs, quality, data_bits):
-    "Each knob setting of 11.5: quality against unigram entropy (diversity), ± one standard error each way."
+    "Each knob setting of 13.3: quality against unigram entropy (diversity), ± one standard error each way."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
     colour = lambda k: "C3" if "order" in k else "C1" if "top_p" in k else "C0" if "temperature" in k else "k"
@@ -400,3 +405,54 @@ def _palette_image(colours):
     p = Image.new("P", (1, 1))
     p.putpalette([v for c in colours for v in c] + [0, 0, 0] * (256 - len(colours)))
     return p
+
+
+# ------------------------------------------------------------------------------ Parts 4 and 5: the heart of it
+def plot_concrete_score(context, scores, jumps, true_char, title, top=10):
+    """Part 4: the concrete score at one masked position of a real passage, s_y = p_t(y)/p_t(x) for each character y
+    (`scores`, a dict), and what the reverse process does with it in one step: `jumps`, the probability of becoming
+    each y (the rest stays masked). `context`: the passage around the position, which is shown as [_]."""
+    import matplotlib.pyplot as plt
+    best = sorted(scores, key=lambda c: -scores[c])[:top]
+    shown = lambda c: repr(c)[1:-1] if c in " \n" else c
+    colour = lambda c: "C3" if c == true_char else "C0"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].bar([shown(c) for c in best], [scores[c] for c in best], color=[colour(c) for c in best])
+    axes[0].set(yscale="log", ylabel="s_y = p_t(y) / p_t(x)", xlabel="character y at the masked position",
+                title="the concrete score (red: the original character)")
+    stay = 1 - sum(jumps.values())
+    labels, values = ["stay masked"] + [f"becomes {shown(c)}" for c in best], [stay] + [jumps[c] for c in best]
+    axes[1].barh(labels[::-1], values[::-1], color=(["C7"] + [colour(c) for c in best])[::-1])
+    axes[1].set(xscale="log", xlabel="probability", title=title)
+    fig.suptitle(context.replace("\n", " ⏎ "), family="monospace", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_entropy(divergence, ratios=(0.2, 1.0, 5.0)):
+    """Part 5: one term of score entropy, as `divergence(log s, log r)` computes it, against the predicted ratio s, for
+    a few true ratios r: zero at s = r and positive elsewhere. Left: the Bregman picture, the same term as the gap at s
+    between K(a) = a(log a - 1) and its tangent at r."""
+    import matplotlib.pyplot as plt
+    s = torch.logspace(-2, 2, 400, dtype=torch.float64)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    K = lambda a: a * (a.log() - 1)
+    r, at = torch.tensor(ratios[-1], dtype=torch.float64), torch.tensor(1.5, dtype=torch.float64)
+    a = torch.linspace(0.05, 9, 300, dtype=torch.float64)
+    ax = axes[0]
+    ax.plot(a, K(a), color="k", label="K(a) = a (log a − 1)")
+    ax.plot(a, K(r) + r.log() * (a - r), color="C0", ls="--", label=f"its tangent at the true ratio r = {r:.0f}")
+    gap = divergence(at.log(), r.log()).item()
+    ax.vlines(at, K(r) + r.log() * (at - r), K(at), color="C3", lw=3, label=f"the term at s = {at:.1f}: {gap:.2f}")
+    ax.set(xlabel="a", title="a Bregman divergence: K above its tangent", ylim=(-7, 12))
+    ax.legend(loc="upper left", fontsize=9)
+    ax = axes[1]
+    for k, r in enumerate(ratios):
+        rr = torch.tensor(r, dtype=torch.float64)
+        ax.plot(s, divergence(s.log(), rr.log().expand_as(s)), color=f"C{k}", label=f"true ratio r = {r:g}")
+        ax.axvline(r, color=f"C{k}", ls=":", lw=1)
+    ax.set(xscale="log", ylim=(0, 6), xlabel="predicted ratio s (log axis)", ylabel="s − r log s + K(r)",
+           title="one term of score entropy: zero exactly at s = r")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -37,7 +37,7 @@ SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infi
                     sampler_batches=[1, 32])
 
 
-# The sampler knobs of Part 11.5 ({} is the exact sampler).
+# The sampler knobs of Part 13.3 ({} is the exact sampler).
 KNOB_SETTINGS = [{}, {"temperature": 0.8}, {"temperature": 0.6}, {"top_p": 0.9}, {"top_p": 0.7},
                  {"order": "confidence"}]
 
@@ -289,7 +289,7 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     return res
 
 
-# ------------------------------------------------------------------------------------ Part 11.3: every sampler, timed
+# ------------------------------------------------------------------------------------ Part 13.1: every sampler, timed
 
 
 def synchronize(device):
@@ -373,7 +373,7 @@ def speedup(samplers, slow, fast, b):
     return m1 / m2, lo1 / hi2, hi1 / lo2
 
 
-# --------------------------------------------------------------------------------- Part 11.4: longer than the context
+# --------------------------------------------------------------------------------- Part 13.2: longer than the context
 
 
 def quality_along(pages, vocab, judge, lexicon, stretch):
@@ -403,7 +403,7 @@ def save_pages(pages, path):
     nb().atomic_write(path, lambda f: f.write(blob), mode="w")
 
 
-# ----------------------------------------------------------------------------------------------- Part 11.5: the knobs
+# ----------------------------------------------------------------------------------------------- Part 13.3: the knobs
 
 
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
@@ -421,7 +421,7 @@ def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, devic
     return {"samples": n_samples, "device": here(device), "rows": rows}
 
 
-# ---------------------------------------------------------------------------------------------- Part 11.6: correctors
+# ---------------------------------------------------------------------------------------------- Part 11.3: correctors
 
 
 def corrector_settings(S):

@@ -1,6 +1,6 @@
 """Parts 10 and 11's measurements for the shipped models, with the notebook's own functions: the `gpu` entry of
 assets/results.json gains "infill" (both judges), "samplers" (speed and quality of every sampler), "pages" (text
-longer than the context), "knobs" (temperature, top-p, confidence order) and "correctors" (Part 11.6). Each section
+longer than the context), "knobs" (temperature, top-p, confidence order) and "correctors" (Part 11.3). Each section
 is saved as soon as it is done.
 
     python scripts/measure_sampling.py [--sections infill,samplers,pages,knobs,correctors] [--size KEY=VALUE ...]

@@ -158,7 +158,7 @@ def infill_lines(res):
 
 
 def samplers_table(res):
-    "The markdown table of Part 11.3 (and the README's), from one entry of results.json."
+    "The markdown table of Part 13.1 (and the README's), from one entry of results.json."
     s = res["samplers"]
     big = max(s["batches"])
     n = sampler_quality(s, "autoregressive")["samples"]
@@ -215,7 +215,7 @@ def knob_lines(knobs):
 
 
 def correctors_table(c):
-    "The markdown table of 11.6 (and the README's), from its entry of results.json: pairs at equal network calls."
+    "The markdown table of 11.3 (and the README's), from its entry of results.json: pairs at equal network calls."
     lines = ["| graph | sampler | network calls | rows per sample | real words | repeated words | unigram entropy | "
              "judge NLL (nats/char) |", "|---" * 8 + "|"]
     for r in c["rows"]:
