@@ -414,7 +414,7 @@ def plot_concrete_score(context, scores, jumps, true_char, title, top=10):
     each y (the rest stays masked). `context`: the passage around the position, which is shown as [_]."""
     import matplotlib.pyplot as plt
     best = sorted(scores, key=lambda c: -scores[c])[:top]
-    shown = lambda c: repr(c)[1:-1] if c in " \n" else c
+    shown = lambda c: {" ": "␣", "\n": "⏎"}.get(c, c)
     colour = lambda c: "C3" if c == true_char else "C0"
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     axes[0].bar([shown(c) for c in best], [scores[c] for c in best], color=[colour(c) for c in best])

@@ -141,7 +141,7 @@ def bound_section(models, val_windows, passes, seed, device):
     return out
 
 
-def live_bound_check(models, stored, val_windows, seed, n=24, passes=2):
+def live_bound_check(models, stored, val_windows, seed, n=8, passes=2):
     "A quick live estimate on a few random windows, next to the stored numbers (they are these models' own)."
     pick = torch.randperm(len(val_windows), generator=torch.Generator().manual_seed(seed))[:n]
     print(f"stored: {stored['absorbing']['windows']} windows, {stored['absorbing']['passes']} passes; "
@@ -408,15 +408,16 @@ def save_pages(pages, path):
 
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
     "Quality of first-hitting samples under each setting, a dict of the knobs (temperature, top_p, order)."
-    from annotated_diffusion import (first_hitting_sample, graph_and_noise, make_denoiser, sample_quality, sharpened,
-                                     tqdm)
+    from annotated_diffusion import (by_confidence, first_hitting_sample, graph_and_noise, make_denoiser,
+                                     sample_quality, sharpened, tqdm)
     gr, nz = graph_and_noise(model.cfg)
+    orders = {"random": None, "confidence": by_confidence}           # None: a uniformly random position (exact)
     rows = []
     for knobs in tqdm(settings, desc="knobs"):
         g = torch.Generator(device=device).manual_seed(seed)
         den = sharpened(make_denoiser(model, gr), gr, knobs.get("temperature", 1.0), knobs.get("top_p", 1.0))
-        x = first_hitting_sample(den, gr, nz, n_samples, L, order=knobs.get("order", "random"), device=device,
-                                 generator=g, progress=False)
+        x = first_hitting_sample(den, gr, nz, n_samples, L, device=device, generator=g, progress=False,
+                                 choose=orders[knobs.get("order", "random")])
         rows.append(dict(knobs=knobs, **sample_quality(x, vocab, judge, lexicon)))
     return {"samples": n_samples, "device": here(device), "rows": rows}
 

@@ -130,8 +130,6 @@ def test_first_hitting_with_a_network_and_its_errors(nb):
     assert len(calls) == 48 and x.shape == (4, 48) and x.max() < gr.mask
     with pytest.raises(ValueError, match="absorbing graph"):
         nb.first_hitting_sample(den, nb.UniformGraph(12), nz, 1, 4, progress=False)
-    with pytest.raises(ValueError, match="order must be"):
-        nb.first_hitting_sample(den, gr, nz, 1, 4, order="left", progress=False)
 
 
 # ---- 11.4 pages longer than the context ---------------------------------------------------------------------
@@ -202,7 +200,7 @@ def test_low_temperature_and_confidence_order(nb):
     p0 = torch.tensor([[0.01, 0.01, 0.01], [0.33, 0.31, 0.33], [0.0, 0.0, 0.0]], dtype=torch.float64).T
     p0 /= p0.sum()
     G, traj = nb.AbsorbingGraph(3), []
-    nb.first_hitting_sample(nb.exact_denoiser(p0, G), G, nb.LogLinearNoise(), 2000, 2, order="confidence",
+    nb.first_hitting_sample(nb.exact_denoiser(p0, G), G, nb.LogLinearNoise(), 2000, 2, choose=nb.by_confidence,
                             generator=torch.Generator().manual_seed(7), trajectory=traj, progress=False)
     first = (traj[1] != traj[0]).int().argmax(-1)
     assert (first == 1).float().mean() > 0.95

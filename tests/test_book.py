@@ -48,10 +48,29 @@ def test_the_measured_parts_are_a_small_share_of_the_book():
     assert max(parts) >= 12 and parts[12][1] > 100                       # a conclusion, in words
 
 
-def test_the_reading_path_stays_short():
-    "Code a reader scrolls through (collapsed form cells aside): 1,486 lines before the lesson came first."
-    shown = sum(code_lines(c) for c in CELLS if c["cell_type"] == "code" and c["metadata"].get("cellView") != "form")
-    assert shown <= 1150, f"{shown} lines of code outside collapsed cells"
+def reading_path():
+    """Per Part, the code a reader scrolls through: non-blank, non-comment lines of code cells that are neither
+    collapsed (a Colab form, hidden in JupyterLab) nor in an appendix Part."""
+    part, appendix, out = 0, False, {}
+    for c in CELLS:
+        m = re.match(r"##\s+Part\s+(\d+):\s*(.*)", src(c)) if c["cell_type"] == "markdown" else None
+        if m:
+            part, appendix = int(m.group(1)), m.group(2).startswith("Appendix")
+        if c["cell_type"] == "code" and c["metadata"].get("cellView") != "form" and not appendix:
+            out[part] = out.get(part, 0) + code_lines(c)
+    return out
+
+
+def test_the_reading_path_keeps_its_budgets():
+    """The whole reading path at most 1,100 lines (1,486 before the lesson came first, 1,132 before the appendix
+    Part); Part 11 at most 120; the results, infilling and Part 11 together at most a quarter of it."""
+    path = reading_path()
+    total = sum(path.values())
+    assert total <= 1100, f"{total} lines of code on the reading path"
+    assert path[11] <= 120, f"Part 11 shows {path[11]} lines of code"
+    measured = path[9] + path[10] + path[11]
+    assert measured <= 0.25 * total, f"Parts 9-11 hold {measured} of {total} lines"
+    assert 13 not in path and max(path) == 12                                 # the appendix is off the path
 
 
 def test_no_cell_prints_more_than_40_lines_and_parts_2_to_10_check_themselves():

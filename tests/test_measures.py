@@ -282,7 +282,7 @@ def test_the_parameters_cell_sends_recomputed_runs_to_runs(nb, monkeypatch):
     params = next("".join(c["source"]) for c in json.loads((ROOT / "annotated_diffusion.ipynb").read_text())["cells"]
                   if "parameters" in c.get("metadata", {}).get("tags", []))
     for env, expect in ((dict(DIFFUSION_EVAL="1"), "runs/shakespeare-cpu"), (dict(DIFFUSION_LOAD="0"),
-                        "runs/shakespeare-cpu"), ({}, "assets")):
+                        "runs/shakespeare-cpu"), ({}, "runs/shipped")):
         for k in ("DIFFUSION_EVAL", "DIFFUSION_LOAD", "DIFFUSION_DATA"):
             monkeypatch.delenv(k, raising=False)
         monkeypatch.setenv("DIFFUSION_PRESET", "cpu")

@@ -276,12 +276,22 @@ def test_the_worded_claims_of_parts_10_and_12_hold_in_the_data(results, report):
         for row in q["runs"][f"{g}/tweedie"]:
             assert row["real_words"] < q["ar_samples"]["real_words"]
             assert report.beyond_noise(row, q["ar_samples"], "real_words")
-    # Part 12: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
+    # Part 8: "Part 13's table finds 64 and 128 steps within noise of each other"
     s = r["samplers"]
+    q64, q128 = s["quality"]["tweedie 64 + cache"], s["quality"]["tweedie 128 + cache"]
+    assert not report.beyond_noise(q64, q128, "real_words")
+    # Part 12: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
     ar = s["seconds"]["autoregressive"]
     assert "CPU" in s["device"]
     assert all(t[str(bs)] > ar[str(bs)] for n, t in s["seconds"].items() if n != "autoregressive"
                for bs in s["batches"] if t[str(bs)] is not None)
+
+
+def test_part_7s_word_on_the_position_ablation_is_the_stored_run(nb, monkeypatch):
+    "Part 7: the stored ablation is the cpu preset's short run: 750 steps."
+    stored = json.loads((ROOT / "assets" / "cpu-position-ablation.json").read_text())
+    steps = notebook_parameters(monkeypatch, nb)["PRESETS"]["cpu"]["ablation_iters"]
+    assert steps == 750 and all(run["step"][-1] == steps for run in stored.values())
 
 
 def test_part_12s_word_on_dropout_is_the_presets(nb, monkeypatch):
