@@ -198,7 +198,7 @@ def test_readme_findings_and_notebook_summaries_match_results_json(results, repo
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "findings_markdown" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 9 (Part 12 sums up)
+    assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 12
 
 
 # ---- the notebook's worded claims, each against the numbers it words -------------------------------------------
