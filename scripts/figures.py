@@ -78,9 +78,7 @@ def _label_points(ax, points, sides=("above", "below", "right", "left"), gap=4):
 
 
 # ----------------------------------------------------- Parts 2 to 10: the pictures after each component of the lesson
-
-
-# The pictures that follow each component of the lesson; the notebook shows them and saves them under assets/.
+# The notebook shows each and saves it in the run's folder (runs/...); assets/ holds the shipped copies.
 def plot_rate_matrices(graphs, levels=(0.1, 1.0, 4.0)):
     "Q and exp(σ̄Q) for each graph (a small vocabulary), row x to column y, with the values written in."
     import matplotlib.pyplot as plt
