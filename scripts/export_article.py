@@ -17,7 +17,6 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "annotated_diffusion.ipynb"
@@ -101,22 +100,6 @@ def extract_figures(nb):
     return files
 
 
-def write_atomic(path, blob):
-    "Write through a temporary file in the same folder and rename it: the file is whole or absent."
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                      # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def export(outdir, notebook=NOTEBOOK):
     "Write OUTDIR/index.html, OUTDIR/article.md and OUTDIR/figures/; return their paths."
     import nbformat
@@ -137,11 +120,14 @@ def export(outdir, notebook=NOTEBOOK):
     files = extract_figures(md_nb)
     article, extra = MarkdownExporter().from_notebook_node(md_nb, resources=copy.deepcopy(resources))
     files.update({pathlib.PurePath(k).name: v for k, v in extra.get("outputs", {}).items()})
+    from notebook import load_notebook_exports
+    nb_defs = sys.modules.get("annotated_diffusion") or load_notebook_exports()     # (loaded once per process)
+    atomic_write = nb_defs.atomic_write                           # the notebook's: each file whole or absent
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
     for name, blob in files.items():
-        write_atomic(outdir / "figures" / name, blob)
-    write_atomic(outdir / "article.md", article.encode("utf-8"))
-    write_atomic(outdir / "index.html", page.encode("utf-8"))
+        atomic_write(str(outdir / "figures" / name), lambda f, blob=blob: f.write(blob))
+    atomic_write(str(outdir / "article.md"), lambda f: f.write(article.encode("utf-8")))
+    atomic_write(str(outdir / "index.html"), lambda f: f.write(page.encode("utf-8")))
     return outdir / "index.html", outdir / "article.md", sorted(files)
 
 

@@ -121,15 +121,21 @@ def infill_gap(res, judge):
     return (fill["extra_nats_per_hole_char"] - cont["extra_nats_per_hole_char"], math.hypot(fill["se"], cont["se"]))
 
 
-def infill_verdict(res):
-    "Which costs the judges less, the absorbing model's fill or the AR model's blind continuation, beyond noise."
-    gap = {}
+def infill_sides(res):
+    "For each judge, what costs it less beyond two standard errors: 'continuation', 'fill', or 'noise'."
+    sides = {}
     for j in ("ar", "ngram"):
         d, se = infill_gap(res, j)
-        gap[j] = "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
+        sides[j] = "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
+    return sides
+
+
+def infill_verdict(res):
+    "Which costs the judges less, the absorbing model's fill or the AR model's blind continuation, beyond noise."
+    gap = infill_sides(res)
     if gap["ar"] == gap["ngram"] == "continuation":
         return ("Both judges find the blind continuation cheaper: at this budget the diffusion model's characters cost "
-                "more than agreeing with both ends saves")
+                "more than seeing the right end saves")
     if gap["ar"] == gap["ngram"] == "fill":
         return "Both judges find the fill cheaper: seeing both ends pays"
     if gap["ar"] == gap["ngram"]:
@@ -360,9 +366,7 @@ def headline(r):
                    f"{100 * q['validation']['real_words']:.0f}% of held-out Shakespeare's.")
     inf = r.get("infill")
     if inf and "autoregressive/prefix" in inf["runs"]:
-        cheaper = {j: infill_gap(inf, j) for j in ("ar", "ngram")}
-        side = {j: "continuation" if d > 2 * se else "fill" if -d > 2 * se else "noise"
-                for j, (d, se) in cheaper.items()}
+        side = infill_sides(inf)
         said = ("both judges still prefer the GPT's continuation of the left end alone"
                 if set(side.values()) == {"continuation"} else
                 "both judges prefer its fills to the GPT's continuation of the left end alone"
