@@ -122,12 +122,17 @@ def plot_schedules(n_tokens):
 
 
 def plot_masks(panels):
-    "Side-by-side 0/1 matrices: panels is a list of (matrix (T, T), title)."
+    """Side-by-side 0/1 matrices: panels is a list of (matrix (T, T), title), or (matrix, title, L) for a block
+    model's 2L positions (its noisy copy x_t, then the clean x_0), drawn with the halves marked."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.4))
-    for ax, (m, title) in zip(axes, panels, strict=True):
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.6))
+    for ax, (m, title, *halves) in zip(axes, panels, strict=True):
         ax.imshow(m, cmap="Blues", vmin=0, vmax=1.3)
         ax.set(title=title, xlabel="changed position j", ylabel="output position i", xticks=[], yticks=[])
+        for L in halves:
+            ax.axhline(L - 0.5, color="k", lw=0.8); ax.axvline(L - 0.5, color="k", lw=0.8)
+            ticks = [(L - 1) / 2, L + (L - 1) / 2]
+            ax.set(xticks=ticks, xticklabels=["$x_t$", "$x_0$"], yticks=ticks, yticklabels=["$x_t$", "$x_0$"])
     fig.tight_layout()
     return fig
 
@@ -453,4 +458,37 @@ def plot_score_entropy(divergence, ratios=(0.2, 1.0, 5.0)):
            title="one term of score entropy: zero exactly at s = r")
     ax.legend(fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def plot_blocks(blocks):
+    """Part 12: the bound, real words and seconds for a long text against the block length L′, absorbing diffusion
+    from L′ = 1 to the context, the GPT and the uniform models marked; error bars are two standard errors."""
+    import matplotlib.pyplot as plt
+    from report import block_rows
+    absorbing, ar, uniform = block_rows(blocks)
+    S = blocks["sweep"]
+    key = f"{S['long']}/{max(S['batches'])}"
+    panels = [("bound (bits/char)", lambda r: (r["bpc"], 2 * r["bpc_se"])),
+              ("real words (%)", lambda r: (100 * r["quality"]["real_words"], 200 * r["quality"]["real_words_se"])),
+              (f"seconds for {S['long']:,} characters, batch {max(S['batches'])}", lambda r: (r["seconds"][key], 0))]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    Ls = [r["block_len"] for r in absorbing]
+    for ax, (title, get) in zip(axes, panels, strict=True):
+        y = [get(r) for r in absorbing]
+        ax.errorbar(Ls, [v for v, _ in y], yerr=[e for _, e in y], fmt="o-", color="C0", capsize=3,
+                    label="absorbing block diffusion")
+        if uniform:
+            yu = [get(r) for r in uniform]
+            ax.errorbar([r["block_len"] for r in uniform], [v for v, _ in yu], yerr=[e for _, e in yu], fmt="s--",
+                        color="C2", capsize=3, label="uniform block diffusion")
+        v, e = get(ar)
+        ax.axhline(v, color="C3", ls=":", label="GPT (with its key/value cache)")
+        if e:
+            ax.axhspan(v - e, v + e, color="C3", alpha=0.12, lw=0)
+        ax.set_xscale("log", base=2)
+        ax.set(xticks=Ls, xticklabels=[str(L) for L in Ls], xlabel="block length L′ (characters)", title=title)
+        ax.annotate("GPT-like", (Ls[0], y[0][0]), textcoords="offset points", xytext=(4, 8), fontsize=8)
+        ax.annotate("Parts 5–8", (Ls[-1], y[-1][0]), textcoords="offset points", xytext=(-44, 8), fontsize=8)
+    _legend_below(fig, *axes[0].get_legend_handles_labels())
     return fig

@@ -1,6 +1,6 @@
 """The notebook's appendix, in three modules by job. This one measures; `figures.py` draws; `report.py` words.
 
-Nothing here is part of the lesson. These are the sweeps, timings and judges of Parts 9 to 12 and the bookkeeping
+Nothing here is part of the lesson. These are the sweeps, timings and judges of Parts 9 to 14 and the bookkeeping
 of `assets/results.json` that turn the notebook's functions into the numbers it prints. The notebook imports the
 three modules after making its own definitions importable as `annotated_diffusion`; scripts and tests get them
 through the one loader, `scripts/notebook.py`. Each function imports what it uses from the notebook when it is
@@ -37,7 +37,7 @@ SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infi
                     sampler_batches=[1, 32])
 
 
-# The sampler knobs of Part 13.3 ({} is the exact sampler).
+# The sampler knobs of Part 14.3 ({} is the exact sampler).
 KNOB_SETTINGS = [{}, {"temperature": 0.8}, {"temperature": 0.6}, {"top_p": 0.9}, {"top_p": 0.7},
                  {"order": "confidence"}]
 
@@ -289,7 +289,7 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     return res
 
 
-# ------------------------------------------------------------------------------------ Part 13.1: every sampler, timed
+# ------------------------------------------------------------------------------------ Part 14.1: every sampler, timed
 
 
 def synchronize(device):
@@ -305,6 +305,12 @@ def wall_time(fn, device):
     t0 = time.perf_counter(); fn()
     synchronize(device)
     return time.perf_counter() - t0
+
+
+def timed(fn, device):
+    "(seconds, result) of one call of fn(), synchronising the device before and after."
+    out = {}
+    return wall_time(lambda: out.setdefault("result", fn()), device), out["result"]
 
 
 def sampler_zoo(model, ar, steps_list):
@@ -373,7 +379,7 @@ def speedup(samplers, slow, fast, b):
     return m1 / m2, lo1 / hi2, hi1 / lo2
 
 
-# --------------------------------------------------------------------------------- Part 13.2: longer than the context
+# --------------------------------------------------------------------------------- Part 14.2: longer than the context
 
 
 def quality_along(pages, vocab, judge, lexicon, stretch):
@@ -403,7 +409,7 @@ def save_pages(pages, path):
     nb().atomic_write(path, lambda f: f.write(blob), mode="w")
 
 
-# ----------------------------------------------------------------------------------------------- Part 13.3: the knobs
+# ----------------------------------------------------------------------------------------------- Part 14.3: the knobs
 
 
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
@@ -464,3 +470,128 @@ def corrector_sweep(models, judge, vocab, lexicon, L, n, S, seed, device):
                              rows_per_sample=cache.get("rows", calls[0] * n) / n,     # (the cache skips some)
                              **{k: v for k, v in q.items() if k != "example"}))
     return {"samples": n, "length": L, "base_steps": S, "device": here(device), "rows": rows}
+
+
+# ------------------------------------------------------------ Part 12: block diffusion, swept over the block length
+
+BLOCK_SWEEP = dict(passes=4, samples=32, length=256, long=2048, batches=[1, 8], repeats=2)
+
+
+def as_blocks(model):
+    "A diffusion model with no blocks is block diffusion with one block, L' = the context (Part 12 checks it)."
+    import dataclasses
+    if not model.cfg.causal and not model.cfg.block_len:
+        model.cfg = dataclasses.replace(model.cfg, block_len=model.cfg.block_size)
+    return model
+
+
+@torch.no_grad()
+def generate_ar_long(model, n, length, generator=None):
+    """The GPT with a rolling key/value cache: each new character reads the keys and values of the last
+    block_size - 1 before it, kept from when they were written (the BOS token drops out once the text is longer
+    than the context). Within the context it draws exactly what Part 8's generate_ar draws: ids (n, length)."""
+    from annotated_diffusion import extend_rotary, sample_categorical
+    from scale import forward_cached
+    extend_rotary(model, length + 1)
+    keep, cache = model.cfg.block_size - 1, [dict() for _ in model.blocks]
+    ctx = torch.full((n, 1), model.cfg.n_tokens, device=next(model.parameters()).device)     # BOS
+    logits, out = forward_cached(model, ctx, cache, 0)[:, -1], []
+    for i in range(length):
+        out.append(sample_categorical(logits.float().softmax(-1), generator)[:, None])
+        if i < length - 1:
+            for kv in cache:
+                kv["k"], kv["v"] = (kv[z][:, :, max(0, kv[z].shape[2] - keep):] for z in "kv")
+            logits = forward_cached(model, out[-1], cache, 1 + i)[:, -1]
+    return torch.cat(out, dim=1)
+
+
+def write_text(model, n, length, generator=None):
+    """`length` characters from any model of the sweep, about one network call per character: the GPT with its
+    cache; absorbing blocks by first hitting (one call per character); uniform blocks by L' Tweedie steps each."""
+    from annotated_diffusion import block_context, graph_and_noise, sample_blocks
+    if model.cfg.causal:
+        return generate_ar_long(model, n, length, generator)
+    model, dev = as_blocks(model), next(model.parameters()).device
+    gr, nz = graph_and_noise(model.cfg)
+    Lb = model.cfg.block_len
+    method = "first_hitting" if model.cfg.graph == "absorbing" else "tweedie"
+    return sample_blocks(block_context(model, gr), gr, nz, n, length, Lb, Lb, method, dev, generator, progress=False)
+
+
+def sweep_model_row(name, model, train_meta, judge, ngram, vocab, lexicon, val_windows, seed, device, S=None):
+    "One model of Part 12's sweep: its bound on every validation window, its samples judged, its timings."
+    from annotated_diffusion import bits_per_char, sample_quality, words_of
+    S = S or BLOCK_SWEEP
+    gen = torch.Generator(device=device)
+    bpc, se = bits_per_char(model, val_windows, passes=S["passes"], seed=seed)
+    gen.manual_seed(seed)
+    x = write_text(model, S["samples"], S["length"], gen)
+    q = sample_quality(x, vocab, judge, lexicon)
+    per = ngram.char_nll(x).mean(1).double()
+    times, long_real = {}, None
+    for length in (S["length"], S["long"]):
+        for b in S["batches"]:
+            best = math.inf
+            for r in range(S["repeats"] if length == S["length"] else 1):     # the best of a few: the least noise
+                gen.manual_seed(seed + r)
+                t, text = timed(lambda b=b, length=length: write_text(model, b, length, gen), device)
+                best = min(best, t)
+            times[f"{length}/{b}"] = best
+            if length == S["long"] and b == max(S["batches"]):     # real words over the whole long text
+                words = [w for row in text for w in words_of(vocab.decode(row.tolist()))]
+                long_real = sum(w in lexicon for w in words) / max(1, len(words))
+    cfg = model.cfg
+    return dict(name=name, graph=cfg.graph, block_len=cfg.block_len if not cfg.causal else 1, bpc=bpc, bpc_se=se,
+                quality=q, ngram_nll=per.mean().item(), ngram_nll_se=per.std().item() / len(per) ** 0.5,
+                seconds=times, long_real_words=long_real, train=train_meta)
+
+
+def stored_blocks(shipped_dir):
+    "Part 12's sweep as results.json keeps it (the entry \"blocks\"), saying where and when it was measured."
+    path = os.path.join(shipped_dir, "results.json")
+    blocks = json.load(open(path)).get("blocks") if os.path.exists(path) else None
+    if not blocks or not blocks.get("rows"):
+        raise FileNotFoundError(f"{path} holds no block sweep: train and measure it with scripts/block_sweep.py "
+                                f"(its docstring gives the two commands)")
+    rows = blocks["rows"].values()
+    trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in rows})
+    print(f"[blocks: read from {path}; {len(blocks['rows'])} models of the {next(iter(rows))['train']['preset']} "
+          f"preset trained on {', '.join(f'{d} ({t})' for d, t in trained)}, measured on {blocks['measured_on']} "
+          f"({blocks['date']}) by scripts/block_sweep.py]")
+    return blocks
+
+
+def block_sweep_results(out, names, results_path, seed=1337, S=None):
+    """Part 12's sweep measured from the checkpoints under `out` (scripts/block_sweep.py trains them), into the
+    entry "blocks" of results_path; each model's row is saved as soon as it is measured."""
+    from notebook import load_data
+    from annotated_diffusion import load_checkpoint, pick_device, windows_of, words_of
+    n = nb()
+    text, vocab, train_data, val_data = load_data(n)
+    device = pick_device()
+    judge_path = os.path.join(os.path.dirname(results_path), "gpu-autoregressive.pt")
+    judge = load_checkpoint(judge_path, None, vocab, device)[0]
+    ngram = CharNgram(train_data, len(vocab))
+    lexicon = set(words_of(text[:len(train_data)]))
+    allres = json.load(open(results_path)) if os.path.exists(results_path) else {}
+    entry = allres.get("blocks", {})
+    entry.update(sweep=dict(S or BLOCK_SWEEP), judge=judge_path, measured_on=here(device),
+                 date=time.strftime("%Y-%m-%d"), rows=entry.get("rows", {}))
+    for name in names:
+        path = os.path.join(out, f"{name}.pt")
+        model, blob = load_checkpoint(path, None, vocab, device)
+        val_windows = windows_of(val_data, model.cfg.block_size)
+        m = blob["metrics"]
+        train_meta = dict(steps=m["history"]["last_step"], seconds=m["train_seconds"], device=m["device"],
+                          date=m["date"], preset=m["preset"], batch_size=m["batch_size"],
+                          params=sum(p.numel() for p in model.parameters()))
+        print(f"{name}: measuring", flush=True)
+        entry["rows"][name] = sweep_model_row(name, model, train_meta, judge, ngram, vocab, lexicon, val_windows,
+                                              seed, device, S)
+        entry["windows"] = len(val_windows)
+        allres["blocks"] = entry
+        n.atomic_write(results_path, lambda f: f.write(json.dumps(allres, indent=1)), mode="w")
+        r = entry["rows"][name]
+        print(f"{name}: {r['bpc']:.4f} ± {r['bpc_se']:.4f} bits/char, real words {r['quality']['real_words']:.3f}, "
+              f"{r['seconds']}", flush=True)
+    return entry

@@ -1,11 +1,12 @@
 """The notebook's appendix: wording. The measurements in words, every number read from `assets/results.json`.
 
-The lines each measured section prints, the findings of Part 12 and the README, and the README's generated tables.
+The lines each measured section prints, the findings of Part 13 and the README, and the README's generated tables.
 One rule runs through all of it: a difference is worded as one only beyond two standard errors of the difference,
 otherwise it is noise. `python scripts/report.py readme` rewrites the README's generated blocks.
 """
 import json
 import math
+from itertools import pairwise
 import os
 import re
 import sys
@@ -60,7 +61,7 @@ def quoted(rows):
     return max(below, key=lambda r: r["steps"])
 
 
-# ----------------------------------------------------------------------------- the findings of Part 12 and the README
+# ----------------------------------------------------------------------------- the findings of Part 13 and the README
 
 
 # nanoGPT's published anchor (its README, "quick start"): the best validation loss of its shakespeare_char baby GPT,
@@ -164,7 +165,7 @@ def infill_lines(res):
 
 
 def samplers_table(res):
-    "The markdown table of Part 13.1 (and the README's), from one entry of results.json."
+    "The markdown table of Part 14.1 (and the README's), from one entry of results.json."
     s = res["samplers"]
     big = max(s["batches"])
     n = sampler_quality(s, "autoregressive")["samples"]
@@ -342,16 +343,146 @@ def findings(r):
     return out
 
 
+# ------------------------------------------------------------------------- Part 12: block diffusion against L'
+
+BLOCK_LONG_BATCH = 8      # the batch at which the findings compare seconds (the table gives batch 1 as well)
+
+
+def block_rows(blocks):
+    "The sweep's rows: absorbing diffusion by block length (the last is L' = the context), the GPT, uniform by L'."
+    rows = blocks["rows"]
+    absorbing = sorted((r for r in rows.values() if r["graph"] == "absorbing"), key=lambda r: r["block_len"])
+    uniform = sorted((r for r in rows.values() if r["graph"] == "uniform"), key=lambda r: r["block_len"])
+    return absorbing, rows.get("autoregressive"), uniform
+
+
+def bound_change(a, b):
+    "b's bound − a's with its standard error, '+0.123 ± 0.010 bits/char' (', within noise' under two standard errors)."
+    d, se = b["bpc"] - a["bpc"], math.hypot(a["bpc_se"], b["bpc_se"])
+    return f"{d:+.3f} ± {se:.3f} bits/char" + ("" if abs(d) > 2 * se else ", within noise"), abs(d) > 2 * se
+
+
+def block_label(r):
+    if r["graph"] == "autoregressive":
+        return "GPT"
+    return f"{r['graph']}, L′ = {r['block_len']}"
+
+
+def blocks_table(blocks):
+    "Part 12's table: every model of the sweep, its bound, its samples' measures and its seconds."
+    absorbing, ar, uniform = block_rows(blocks)
+    S = blocks["sweep"]
+    lo, hi = S["length"], S["long"]
+    lines = [f"| model | bound, bits/char | real words | repeated words | unigram entropy | judge NLL | "
+             f"{blocks.get('ngram_order', 5)}-gram NLL | s for {lo:,} chars (batch 1 / {max(S['batches'])}) | "
+             f"s for {hi:,} chars (batch 1 / {max(S['batches'])}) | real words in {hi:,} chars |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in ([ar] if ar else []) + absorbing + uniform:
+        sec = lambda n, r=r: " / ".join(f"{r['seconds'][f'{n}/{b}']:.1f}" for b in (1, max(S["batches"])))
+        exact = " (exact)" if r["graph"] == "autoregressive" else ""
+        lines.append(f"| {block_label(r)} | {r['bpc']:.3f} ± {r['bpc_se']:.3f}{exact} | {quality_cells(r['quality'])} "
+                     f"| {r['ngram_nll']:.3f} ± {r['ngram_nll_se']:.3f} | {sec(lo)} | {sec(hi)} | "
+                     f"{100 * r['long_real_words']:.1f}% |")
+    return "\n".join(lines)
+
+
+def block_findings(blocks):
+    """What the sweep says, in sentences, every number from the entry "blocks" of results.json; a difference is
+    worded as one only beyond two standard errors."""
+    absorbing, ar, uniform = block_rows(blocks)
+    if not absorbing or ar is None:
+        return []
+    out, S = [], blocks["sweep"]
+    first, last = absorbing[0], absorbing[-1]
+    steps = ", ".join(f"{r['bpc']:.3f} ± {r['bpc_se']:.3f}" for r in absorbing)
+    lens = ", ".join(str(r["block_len"]) for r in absorbing)
+    pairs = list(pairwise(absorbing))
+    ups = [bound_change(a, b)[1] for a, b in pairs]                          # beyond noise?
+    rises = sum(1 for real, (a, b) in zip(ups, pairs, strict=True) if real and b["bpc"] > a["bpc"])
+    falls = sum(1 for real, (a, b) in zip(ups, pairs, strict=True) if real and b["bpc"] < a["bpc"])
+    trend = (f"it rises beyond noise at each of the {len(ups)} steps" if rises == len(ups) else
+             f"it rises beyond noise at {rises} of the {len(ups)} steps" + (f" and falls at {falls}" if falls else "")
+             + ", the others within noise")
+    one, gap_txt = bound_change(ar, first)
+    train = ar.get("train", {})
+    out.append(f"**The bound against the block length.** With models of one size and recipe "
+               f"({train.get('params', 0) / 1e6:.2f}M parameters, {train.get('steps', 0):,} steps of "
+               f"{train.get('batch_size', 0)} windows, the same windows for all), the absorbing block bound on "
+               f"{blocks['windows']} validation windows is {steps} bits/char for L′ = {lens}: {trend}. The GPT's exact "
+               f"NLL is {ar['bpc']:.3f}; block diffusion at L′ = 1 differs from it by {one}, and at "
+               f"L′ = {last['block_len']} (absorbing diffusion itself) by {bound_change(ar, last)[0]}.")
+    gap = last["bpc"] - ar["bpc"]
+    if gap > 0:
+        shares = ", ".join(f"{100 * (r['bpc'] - ar['bpc']) / gap:.0f}% at L′ = {r['block_len']}"
+                           for r in absorbing[:-1])
+        out.append(f"**Where the gap comes from.** Of the {gap:.3f} bits/char between absorbing diffusion and the GPT, "
+                   f"block diffusion keeps {shares}. With exact conditionals every block length gives the same "
+                   f"bound (the check above), so what grows with L′ is the price of learning to predict characters "
+                   f"out of order.")
+    q = lambda r: r["quality"]
+    said = ", ".join(f"{pm(q(r), 'real_words')} (L′ = {r['block_len']})" for r in absorbing)
+    best = max(absorbing, key=lambda r: q(r)["real_words"])
+    vs_gpt = change(q(ar), q(best), "real_words")
+    out.append(f"**The samples.** Real words: {said}, against the GPT's {pm(q(ar), 'real_words')} "
+               f"({S['samples']} samples of {S['length']} characters each, one network call per character, judged "
+               f"by the shipped GPT and a 5-gram model of the training text). The best block length, "
+               f"L′ = {best['block_len']}, against the GPT: {vs_gpt}. Unigram entropy "
+               + ", ".join(f"{pm(q(r), 'unigram_bits')}" for r in absorbing)
+               + f" (GPT {pm(q(ar), 'unigram_bits')}); 5-gram NLL "
+               + ", ".join(f"{r['ngram_nll']:.3f} ± {r['ngram_nll_se']:.3f}" for r in absorbing)
+               + f" (GPT {ar['ngram_nll']:.3f} ± {ar['ngram_nll_se']:.3f}).")
+    b = BLOCK_LONG_BATCH if f"{S['long']}/{BLOCK_LONG_BATCH}" in ar["seconds"] else max(S["batches"])
+    key, key1 = f"{S['long']}/{b}", f"{S['long']}/1"
+    secs = ", ".join(f"{r['seconds'][key]:.1f} s (L′ = {r['block_len']})" for r in absorbing)
+    out.append(f"**Speed.** Writing {S['long']:,} characters, eight times the context, at batch {b} on "
+               f"{blocks['measured_on']}: {secs}, against {ar['seconds'][key]:.1f} s for the GPT with its cache "
+               f"(batch 1: " + ", ".join(f"{r['seconds'][key1]:.1f}" for r in absorbing)
+               + f" and {ar['seconds'][key1]:.1f} s). Every model makes about one network call per character; a call "
+               f"on L′ positions costs more as L′ grows, and each finished block costs one more call to cache it. "
+               f"Real words over the whole {S['long']:,} characters: "
+               + ", ".join(f"{100 * r['long_real_words']:.1f}%" for r in absorbing)
+               + f" (GPT {100 * ar['long_real_words']:.1f}%), each block reading only the last "
+               f"{absorbing[0].get('context', 256)} characters' keys and values.")
+    cand = [ar] + absorbing
+    dominated = [r for r in cand if any(o is not r and o["seconds"][key] < r["seconds"][key] and
+                                        q(o)["real_words"] > q(r)["real_words"] and
+                                        beyond_noise(q(r), q(o), "real_words") for o in cand)]
+    front = [block_label(r) for r in cand if r not in dominated]
+    out.append(f"**Quality per second.** Counting real words against seconds for {S['long']:,} characters at batch "
+               f"{b}, the models that no other beats on both (faster, and more real words beyond noise) are: "
+               f"{', '.join(front)}." + (" The GPT beats every block length on both." if front == ["GPT"] else ""))
+    u = {r["block_len"]: r for r in uniform}
+    a = {r["block_len"]: r for r in absorbing}
+    if 16 in u and 16 in a:
+        line = (f"**Uniform noise in blocks.** At L′ = 16 the uniform model's bound is {u[16]['bpc']:.3f} ± "
+                f"{u[16]['bpc_se']:.3f} bits/char, {bound_change(a[16], u[16])[0]} against absorbing at L′ = 16")
+        whole = max(u)
+        if whole != 16:
+            line += (f"; uniform at L′ = {whole} (the uniform model of Parts 5–8, cpu preset) is {u[whole]['bpc']:.3f}"
+                     f" ± {u[whole]['bpc_se']:.3f}, so blocks of 16 move uniform diffusion by "
+                     f"{bound_change(u[whole], u[16])[0]}")
+        line += (f". Real words {pm(q(u[16]), 'real_words')} at L′ = 16"
+                 + (f" and {pm(q(u[whole]), 'real_words')} at L′ = {whole}" if whole != 16 else "") + ".")
+        out.append(line)
+    return out
+
+
+def block_findings_markdown(blocks):
+    return "\n".join(f"- {line}" for line in block_findings(blocks))
+
+
 # -------------------------------------------------------------------------------------- the README's generated blocks
 
 
-def findings_markdown(r):
-    return "\n".join(f"- {line}" for line in findings(r))
+def findings_markdown(r, blocks=None):
+    "The findings of the entry `r` and, when given, of Part 12's sweep (the entry \"blocks\"), as bullets."
+    return "\n".join(f"- {line}" for line in findings(r) + (block_findings(blocks) if blocks else []))
 
 
-def headline(r):
-    """The findings in a few plain sentences for the README's front page, rounded, every number from the entry `r`;
-    the sentences of `findings` give each with its standard error. Sections that were not measured are left out."""
+def headline(r, blocks=None):
+    """The findings in a few plain sentences for the README's front page, rounded, every number from the entry `r`
+    (and Part 12's sweep, `blocks`); the sentences of `findings` give each with its standard error. Sections that
+    were not measured are left out."""
     out = []
     b, q = r.get("bits_per_char"), r.get("quality")
     if b:
@@ -382,19 +513,31 @@ def headline(r):
             d, se = noise(rows["absorbing", ex], rows["absorbing", co], "real_words")
             out.append(f"A second look at revealed characters (a corrector) moves real words by {100 * d:+.0f} points "
                        f"at equal network calls" + (" (within noise)." if abs(d) <= 2 * se else "."))
+    absorbing, ar, _ = block_rows(blocks) if blocks else ([], None, [])
+    if absorbing and ar:
+        one, whole = absorbing[0], absorbing[-1]
+        out.append(f"Between the two ends, block diffusion writes left to right in blocks of L′ characters, diffusion "
+                   f"inside each block, with a key/value cache. In small models of one recipe its bound goes from "
+                   f"{one['bpc']:.2f} bits per character at L′ = {one['block_len']} (the GPT: {ar['bpc']:.2f}) to "
+                   f"{whole['bpc']:.2f} at L′ = {whole['block_len']}, and its real words from "
+                   f"{100 * one['quality']['real_words']:.0f}% to {100 * whole['quality']['real_words']:.0f}% (the "
+                   f"GPT: {100 * ar['quality']['real_words']:.0f}%).")
     return out
 
 
-def readme_blocks(r):
-    "The README's generated blocks, by marker name, from the shipped entry `r` of results.json."
-    return {"headline": "\n".join(f"- {line}" for line in headline(r)), "findings": findings_markdown(r),
-            "results": results_table(r), "samplers": samplers_table(r), "correctors": correctors_table(r["correctors"])}
+def readme_blocks(r, blocks=None):
+    "The README's generated blocks, by marker name, from the shipped entry `r` of results.json and Part 12's sweep."
+    out = {"headline": "\n".join(f"- {line}" for line in headline(r, blocks)), "findings": findings_markdown(r, blocks),
+           "results": results_table(r), "samplers": samplers_table(r), "correctors": correctors_table(r["correctors"])}
+    if blocks:
+        out["blocks"] = blocks_table(blocks)
+    return out
 
 
-def write_readme(path, r):
-    "Regenerate every block of the README between <!-- NAME:start --> and <!-- NAME:end --> from `r`."
+def write_readme(path, r, blocks=None):
+    "Regenerate every block of the README between <!-- NAME:start --> and <!-- NAME:end --> from `r` and `blocks`."
     text = open(path, encoding="utf-8").read()
-    for name, block in readme_blocks(r).items():
+    for name, block in readme_blocks(r, blocks).items():
         text, n = re.subn(rf"<!-- {name}:start -->.*?<!-- {name}:end -->",
                           lambda m, name=name, block=block: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->",
                           text, flags=re.S)
@@ -410,5 +553,6 @@ if __name__ == "__main__":
     load_notebook_exports()
     if sys.argv[1:] != ["readme"]:
         raise SystemExit("usage: python scripts/report.py readme")
-    write_readme(str(ROOT / "README.md"), json.load(open(ROOT / "assets" / "results.json"))["gpu"])
+    stored = json.load(open(ROOT / "assets" / "results.json"))
+    write_readme(str(ROOT / "README.md"), stored["gpu"], stored.get("blocks"))
     print("README.md: blocks regenerated from assets/results.json")

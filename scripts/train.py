@@ -4,6 +4,7 @@ checkpoint's weights (a warm start) or from a resumable state.
 
     python scripts/train.py --preset gpu --graph absorbing --out runs/a --budget 300
     python scripts/train.py --preset gpu --graph absorbing --out runs/b --budget 300 --init-from runs/a/absorbing.pt
+    python scripts/train.py --preset gpu --graph absorbing --block-len 16 --out runs/blocks --name absorbing-16
     torchrun --standalone --nproc_per_node=2 scripts/train.py --preset smoke --out runs/ddp    # CPU: gloo
 
 What it writes (rank 0 only), under --out:
@@ -46,6 +47,8 @@ def parse(argv=None):
     ap.add_argument("--budget", type=float, help="seconds of training; the step count is fitted to it")
     ap.add_argument("--init-from", help="a checkpoint to start from (warm start: new optimiser, warmup and cosine)")
     ap.add_argument("--dropout", type=float)
+    ap.add_argument("--block-len", type=int, default=0,
+                    help="block diffusion (Part 12): blocks of this many characters, written left to right; 0: none")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="torch.compile the network (default: on CUDA)")
     ap.add_argument("--resume-every", type=float, default=120.0, help="seconds between two resumable states")
@@ -112,7 +115,11 @@ def main(argv=None):
     say = print if rank == 0 else (lambda *a, **k: None)
     _, vocab, train_data, val_data = load_data(nb)
     P = dict(nb.P, **{k: getattr(args, k) for k in KNOBS if getattr(args, k) is not None})
-    cfg = nb.build_config(P, len(vocab), args.graph, **({} if args.dropout is None else {"dropout": args.dropout}))
+    try:
+        cfg = nb.build_config(P, len(vocab), args.graph, block_len=args.block_len,
+                              **({} if args.dropout is None else {"dropout": args.dropout}))
+    except ValueError as e:
+        sys.exit(f"train.py: {e}")
     seed = nb.seed if args.seed is None else args.seed
     nb.seed_everything(seed)
     if args.init_from:                      # checks the vocabulary and the config, then a fresh optimiser

@@ -166,7 +166,7 @@ def test_correctors_are_measured_at_equal_calls_and_the_readme_shows_them(measur
     assert block.group(1).strip() == report.correctors_table(c).strip()
 
 
-# ---- What we found: the sentences of Part 9, Part 12 and the README's first screen -----------------------------
+# ---- What we found: the sentences of Part 9, Part 13 and the README's first screen -----------------------------
 
 def test_findings_are_computed_from_results_json(results, report):
     """Every number in the findings comes from the entry: change the entry and the sentences follow."""
@@ -189,16 +189,19 @@ def test_findings_are_computed_from_results_json(results, report):
 
 
 def test_readme_findings_and_notebook_summaries_match_results_json(results, report):
-    findings = report.findings_markdown(results["gpu"])
+    findings = report.findings_markdown(results["gpu"], results["blocks"])
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- findings:start -->\n(.*?)\n<!-- findings:end -->", readme, re.S)
     assert block and block.group(1).strip() == findings.strip()
     plain = re.search(r"<!-- headline:start -->\n(.*?)\n<!-- headline:end -->", readme, re.S)   # the plain bullets
-    assert plain and plain.group(1).strip() == "\n".join(f"- {line}" for line in report.headline(results["gpu"]))
+    assert plain and plain.group(1).strip() == "\n".join(f"- {line}"
+                                                         for line in report.headline(results["gpu"], results["blocks"]))
+    table = re.search(r"<!-- blocks:start -->\n(.*?)\n<!-- blocks:end -->", readme, re.S)        # Part 12's sweep
+    assert table and table.group(1).strip() == report.blocks_table(results["blocks"]).strip()
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "findings_markdown" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 12
+    assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 13
 
 
 # ---- the notebook's worded claims, each against the numbers it words -------------------------------------------
@@ -251,9 +254,9 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
     confidence = next(x for x in k if x["knobs"].get("order") == "confidence")
     assert confidence["real_words"] == max(x["real_words"] for x in k)
     assert far_below(exact, confidence, "repeated_words")
-    # Part 12: "correctors ... stay well short of the baseline's"
+    # Part 13: "correctors ... stay well short of the baseline's"
     assert all(far_below(x, ars, "real_words") for (g, setting), x in rows.items() if "corrector" in setting)
-    # Part 12: "at unchanged unigram entropy, correctors move real words furthest (temperature and confidence order
+    # Part 13: "at unchanged unigram entropy, correctors move real words furthest (temperature and confidence order
     # move them further by giving up diversity)": every knob that beats the absorbing correctors' largest gain over
     # the exact sampler pays for it in entropy, and temperature and confidence order are among them
     best = max(rows["absorbing", co]["real_words"] - rows["absorbing", ex]["real_words"] for ex, co in pairs)
@@ -265,22 +268,22 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
 def test_the_worded_claims_of_parts_10_and_12_hold_in_the_data(results, report):
     r = results["gpu"]
     b, q = r["bits_per_char"], r["quality"]
-    # Part 10 and Part 12: "even there the fills read worse, under both judges, than a continuation blind to the
+    # Part 10 and Part 13: "even there the fills read worse, under both judges, than a continuation blind to the
     # right side"
     for judge in ("ar", "ngram"):
         d, se = report.infill_gap(r["infill"], judge)
         assert d > 2 * se, judge
-    # Part 12: "the diffusion models are worse language models than the baseline, in bound and in samples"
+    # Part 13: "the diffusion models are worse language models than the baseline, in bound and in samples"
     for g in ("absorbing", "uniform"):
         assert b[g]["bpc"] - 2 * b[g]["se"] > b["autoregressive"]["bpc"]
         for row in q["runs"][f"{g}/tweedie"]:
             assert row["real_words"] < q["ar_samples"]["real_words"]
             assert report.beyond_noise(row, q["ar_samples"], "real_words")
-    # Part 8: "Part 13's table finds 64 and 128 steps within noise of each other"
+    # Part 8: "Part 14's table finds 64 and 128 steps within noise of each other"
     s = r["samplers"]
     q64, q128 = s["quality"]["tweedie 64 + cache"], s["quality"]["tweedie 128 + cache"]
     assert not report.beyond_noise(q64, q128, "real_words")
-    # Part 12: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
+    # Part 13: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
     ar = s["seconds"]["autoregressive"]
     assert "CPU" in s["device"]
     assert all(t[str(bs)] > ar[str(bs)] for n, t in s["seconds"].items() if n != "autoregressive"
@@ -295,6 +298,43 @@ def test_part_7s_word_on_the_position_ablation_is_the_stored_run(nb, monkeypatch
 
 
 def test_part_12s_word_on_dropout_is_the_presets(nb, monkeypatch):
-    "Part 12: each model with its own recipe's dropout: 0.1 for diffusion, 0.2 for the GPT."
+    "Part 13: each model with its own recipe's dropout: 0.1 for diffusion, 0.2 for the GPT."
     assert notebook_parameters(monkeypatch, nb)["PRESETS"]["gpu"]["dropout"] == {"absorbing": 0.1, "uniform": 0.1,
                                                                                   "autoregressive": 0.2}
+
+
+# ---- Part 12's sweep: complete, with its errors, where and when, and worded from the numbers --------------------
+
+def test_the_block_sweep_is_complete_with_its_errors_devices_and_dates(results):
+    from block_sweep import MODELS
+    b = results["blocks"]
+    assert set(b["rows"]) == set(MODELS) and b["measured_on"] and re.match(r"\d{4}-\d{2}-\d{2}", b["date"])
+    lens = sorted(r["block_len"] for r in b["rows"].values() if r["graph"] == "absorbing")
+    assert lens == [1, 4, 16, 64, 256]
+    for name, r in b["rows"].items():
+        assert r["train"]["device"] and r["train"]["date"] and r["train"]["steps"] == 2000, name
+        assert r["train"]["preset"] == "cpu" and r["train"]["batch_size"] == 16
+        assert 0.5 < r["bpc"] < 8 and (r["bpc_se"] > 0) == (r["graph"] != "autoregressive"), name
+        q = r["quality"]
+        assert q["samples"] == b["sweep"]["samples"] and all(q[k + "_se"] >= 0 for k in ("real_words", "judge_nll"))
+        assert set(r["seconds"]) == {f"{n}/{k}" for n in (256, 2048) for k in (1, 8)}
+        assert all(s > 0 for s in r["seconds"].values()) and 0 <= r["long_real_words"] <= 1
+    params = {r["train"]["params"] for r in b["rows"].values() if r["graph"] == "absorbing"}
+    assert len(params) == 1                                          # one size: the block length adds no weights
+
+
+def test_the_block_findings_are_worded_from_the_numbers(results, report):
+    import copy
+    b = results["blocks"]
+    text = report.block_findings_markdown(b)
+    one = b["rows"]["absorbing-1"]
+    assert f"{one['bpc']:.3f} ± {one['bpc_se']:.3f}" in text
+    moved = copy.deepcopy(b)
+    moved["rows"]["absorbing-1"]["bpc"] = b["rows"]["autoregressive"]["bpc"] + 0.5
+    moved["rows"]["absorbing-1"]["bpc_se"] = 0.001
+    moved_text = report.block_findings_markdown(moved)
+    assert f"{one['bpc']:.3f} ± {one['bpc_se']:.3f}" not in moved_text
+    said = moved_text.split("L′ = 1 differs from it by")[1].split(", and at")[0]
+    assert said.startswith(" +0.500 ± ") and "within noise" not in said
+    del moved["rows"]["uniform-16"]
+    assert "Uniform noise in blocks" in text and "Uniform noise in blocks" not in report.block_findings_markdown(moved)

@@ -1,0 +1,63 @@
+"""Part 12's sweep: models of one size and recipe for every block length L', the GPT and absorbing diffusion at the
+two ends, and the uniform graph in blocks; then their bounds, samples and timings, into assets/results.json.
+
+    python scripts/block_sweep.py train --preset cpu --out runs/blocks            # resumable: rerun to go on
+    python scripts/block_sweep.py train --preset cpu --out runs/blocks --only absorbing-1,absorbing-16
+    python scripts/block_sweep.py measure --out runs/blocks --results assets/results.json
+
+Every model is trained by scripts/train.py (the notebook's recipe: the same steps, batches and seed, so the same
+windows), one after another; a model whose checkpoint exists is skipped. L' = 256, the whole context, is Part 5's
+absorbing model itself: with one block the block bound is the bound of Part 5 draw for draw (Part 12 checks it),
+so the absorbing model is trained once and stands at that end.
+"""
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+# name: (graph, L'); L' = 0 is the plain model (for diffusion, one block: L' = the context)
+MODELS = {"autoregressive": ("autoregressive", 0), "absorbing-1": ("absorbing", 1), "absorbing-4": ("absorbing", 4),
+          "absorbing-16": ("absorbing", 16), "absorbing-64": ("absorbing", 64), "absorbing": ("absorbing", 0),
+          "uniform-16": ("uniform", 16), "uniform": ("uniform", 0)}
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["train", "measure"])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--only", help="comma-separated names of " + ", ".join(MODELS))
+    ap.add_argument("--results", default="assets/results.json")
+    args = ap.parse_args(argv)
+    names = args.only.split(",") if args.only else list(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
+    args.names = names
+    return args
+
+
+def train(args):
+    import train as train_script
+    out = pathlib.Path(args.out)
+    for name in args.names:
+        if (out / f"{name}.pt").exists():
+            print(f"{name}: trained already ({out / name}.pt)", flush=True)
+            continue
+        graph, block_len = MODELS[name]
+        train_script.main(["--preset", args.preset, "--graph", graph, "--block-len", str(block_len),
+                           "--out", str(out), "--name", name, "--resume-every", "60"])
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.what == "train":
+        train(args)
+    else:
+        import measure
+        measure.block_sweep_results(args.out, args.names, args.results)
+
+
+if __name__ == "__main__":
+    main()
