@@ -4,6 +4,7 @@ two ends, and the uniform graph in blocks; then their bounds, samples and timing
     python scripts/block_sweep.py train --preset cpu --out runs/blocks            # resumable: rerun to go on
     python scripts/block_sweep.py train --preset cpu --out runs/blocks --only absorbing-1,absorbing-16
     python scripts/block_sweep.py measure --out runs/blocks --results assets/results.json
+    python scripts/block_sweep.py measure --out runs/blocks --parts bound,samples --only absorbing-1   # as they finish
 
 Every model is trained by scripts/train.py (the notebook's recipe: the same steps, batches and seed, so the same
 windows), one after another; a model whose checkpoint exists is skipped. L' = 256, the whole context, is Part 5's
@@ -29,6 +30,8 @@ def parse(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", help="comma-separated names of " + ", ".join(MODELS))
     ap.add_argument("--results", default="assets/results.json")
+    ap.add_argument("--parts", default="bound,samples,timings",
+                    help="what `measure` measures: bound, samples, timings (time on an idle machine)")
     args = ap.parse_args(argv)
     names = args.only.split(",") if args.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
@@ -55,8 +58,10 @@ def main(argv=None):
     if args.what == "train":
         train(args)
     else:
+        from notebook import load_notebook
+        load_notebook(args.preset)                  # the notebook's definitions, which the measures call
         import measure
-        measure.block_sweep_results(args.out, args.names, args.results)
+        measure.block_sweep_results(args.out, args.names, args.results, parts=tuple(args.parts.split(",")))
 
 
 if __name__ == "__main__":

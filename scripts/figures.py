@@ -488,7 +488,15 @@ def plot_blocks(blocks):
             ax.axhspan(v - e, v + e, color="C3", alpha=0.12, lw=0)
         ax.set_xscale("log", base=2)
         ax.set(xticks=Ls, xticklabels=[str(L) for L in Ls], xlabel="block length L′ (characters)", title=title)
-        ax.annotate("GPT-like", (Ls[0], y[0][0]), textcoords="offset points", xytext=(4, 8), fontsize=8)
-        ax.annotate("Parts 5–8", (Ls[-1], y[-1][0]), textcoords="offset points", xytext=(-44, 8), fontsize=8)
+        if ax is axes[-1]:                                        # seconds: a log scale, in plain numbers
+            from matplotlib.ticker import NullFormatter
+            ax.set_yscale("log", base=2)
+            lo, hi = ax.get_ylim()
+            ticks = [2.0 ** k for k in range(math.floor(math.log2(lo)), math.ceil(math.log2(hi)) + 1)]
+            ax.set_yticks(ticks, [f"{t:g}" for t in ticks]); ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_ylim(lo, hi)
+    for ax, (_, get) in zip(axes, panels, strict=True):          # the two ends, named where they sit
+        _label_points(ax, [(Ls[0], get(absorbing[0])[0], "the GPT's order", "C0"),
+                           (Ls[-1], get(absorbing[-1])[0], "Parts 5–8", "C0")])
     _legend_below(fig, *axes[0].get_legend_handles_labels())
     return fig

@@ -518,32 +518,37 @@ def write_text(model, n, length, generator=None):
     return sample_blocks(block_context(model, gr), gr, nz, n, length, Lb, Lb, method, dev, generator, progress=False)
 
 
-def sweep_model_row(name, model, train_meta, judge, ngram, vocab, lexicon, val_windows, seed, device, S=None):
-    "One model of Part 12's sweep: its bound on every validation window, its samples judged, its timings."
+def sweep_model_row(name, model, judge, ngram, vocab, lexicon, val_windows, seed, device, S=None,
+                    parts=("bound", "samples", "timings")):
+    """One model of Part 12's sweep: its bound on every validation window, its samples judged, its timings (each
+    part measurable on its own: the timings want an idle machine)."""
     from annotated_diffusion import bits_per_char, sample_quality, words_of
-    S = S or BLOCK_SWEEP
+    S, row = S or BLOCK_SWEEP, {}
     gen = torch.Generator(device=device)
-    bpc, se = bits_per_char(model, val_windows, passes=S["passes"], seed=seed)
-    gen.manual_seed(seed)
-    x = write_text(model, S["samples"], S["length"], gen)
-    q = sample_quality(x, vocab, judge, lexicon)
-    per = ngram.char_nll(x).mean(1).double()
-    times, long_real = {}, None
-    for length in (S["length"], S["long"]):
-        for b in S["batches"]:
-            best = math.inf
-            for r in range(S["repeats"] if length == S["length"] else 1):     # the best of a few: the least noise
-                gen.manual_seed(seed + r)
-                t, text = timed(lambda b=b, length=length: write_text(model, b, length, gen), device)
-                best = min(best, t)
-            times[f"{length}/{b}"] = best
-            if length == S["long"] and b == max(S["batches"]):     # real words over the whole long text
-                words = [w for row in text for w in words_of(vocab.decode(row.tolist()))]
-                long_real = sum(w in lexicon for w in words) / max(1, len(words))
+    if "bound" in parts:
+        row["bpc"], row["bpc_se"] = bits_per_char(model, val_windows, passes=S["passes"], seed=seed)
+    if "samples" in parts:
+        gen.manual_seed(seed)
+        x = write_text(model, S["samples"], S["length"], gen)
+        per = ngram.char_nll(x).mean(1).double()
+        row.update(quality=sample_quality(x, vocab, judge, lexicon), ngram_nll=per.mean().item(),
+                   ngram_nll_se=per.std().item() / len(per) ** 0.5)
+    if "timings" in parts:
+        row["seconds"] = {}
+        for length in (S["length"], S["long"]):
+            for b in S["batches"]:
+                best = math.inf
+                for r in range(S["repeats"] if length == S["length"] else 1):   # the best of a few: the least noise
+                    gen.manual_seed(seed + r)
+                    t, text = timed(lambda b=b, length=length: write_text(model, b, length, gen), device)
+                    best = min(best, t)
+                row["seconds"][f"{length}/{b}"] = best
+                if length == S["long"] and b == max(S["batches"]):     # real words over the whole long text
+                    words = [w for row_ in text for w in words_of(vocab.decode(row_.tolist()))]
+                    row["long_real_words"] = sum(w in lexicon for w in words) / max(1, len(words))
+        row["timed_on"] = here(device)
     cfg = model.cfg
-    return dict(name=name, graph=cfg.graph, block_len=cfg.block_len if not cfg.causal else 1, bpc=bpc, bpc_se=se,
-                quality=q, ngram_nll=per.mean().item(), ngram_nll_se=per.std().item() / len(per) ** 0.5,
-                seconds=times, long_real_words=long_real, train=train_meta)
+    return dict(row, name=name, graph=cfg.graph, block_len=cfg.block_len if not cfg.causal else 1)
 
 
 def stored_blocks(shipped_dir):
@@ -556,12 +561,12 @@ def stored_blocks(shipped_dir):
     rows = blocks["rows"].values()
     trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in rows})
     print(f"[blocks: read from {path}; {len(blocks['rows'])} models of the {next(iter(rows))['train']['preset']} "
-          f"preset trained on {', '.join(f'{d} ({t})' for d, t in trained)}, measured on {blocks['measured_on']} "
-          f"({blocks['date']}) by scripts/block_sweep.py]")
+          f"preset, on Tiny Shakespeare, trained on {', '.join(f'{d} ({t})' for d, t in trained)}, measured on "
+          f"{blocks['measured_on']} ({blocks['date']}) by scripts/block_sweep.py]")
     return blocks
 
 
-def block_sweep_results(out, names, results_path, seed=1337, S=None):
+def block_sweep_results(out, names, results_path, seed=1337, S=None, parts=("bound", "samples", "timings")):
     """Part 12's sweep measured from the checkpoints under `out` (scripts/block_sweep.py trains them), into the
     entry "blocks" of results_path; each model's row is saved as soon as it is measured."""
     from notebook import load_data
@@ -585,13 +590,14 @@ def block_sweep_results(out, names, results_path, seed=1337, S=None):
         train_meta = dict(steps=m["history"]["last_step"], seconds=m["train_seconds"], device=m["device"],
                           date=m["date"], preset=m["preset"], batch_size=m["batch_size"],
                           params=sum(p.numel() for p in model.parameters()))
-        print(f"{name}: measuring", flush=True)
-        entry["rows"][name] = sweep_model_row(name, model, train_meta, judge, ngram, vocab, lexicon, val_windows,
-                                              seed, device, S)
-        entry["windows"] = len(val_windows)
+        print(f"{name}: measuring {', '.join(parts)}", flush=True)
+        entry["rows"][name] = dict(entry["rows"].get(name, {}), train=train_meta,
+                                   **sweep_model_row(name, model, judge, ngram, vocab, lexicon, val_windows, seed,
+                                                     device, S, parts))
+        entry["windows"], entry["context"] = len(val_windows), model.cfg.block_size
         allres["blocks"] = entry
         n.atomic_write(results_path, lambda f: f.write(json.dumps(allres, indent=1)), mode="w")
         r = entry["rows"][name]
-        print(f"{name}: {r['bpc']:.4f} ± {r['bpc_se']:.4f} bits/char, real words {r['quality']['real_words']:.3f}, "
-              f"{r['seconds']}", flush=True)
+        print(f"{name}: {r.get('bpc', math.nan):.4f} ± {r.get('bpc_se', math.nan):.4f} bits/char, real words "
+              f"{r.get('quality', {}).get('real_words', math.nan):.3f}, seconds {r.get('seconds')}", flush=True)
     return entry

@@ -82,7 +82,8 @@ def test_gpu_preset_reproduces_the_shipped_models(nb, monkeypatch):
     ns = notebook_parameters(monkeypatch, nb)
     for name in GRAPHS:
         blob = torch.load(ROOT / "assets" / f"gpu-{name}.pt", map_location="cpu", weights_only=True)
-        assert nb.asdict(nb.build_config(ns["P"], len(blob["vocab"]), name)) == blob["config"]
+        saved = dict({"block_len": 0}, **blob["config"])          # (saved before Part 12 added block_len)
+        assert nb.asdict(nb.build_config(ns["P"], len(blob["vocab"]), name)) == saved
         m = blob["metrics"]
         assert (m["max_iters"], m["batch_size"]) == (ns["P"]["max_iters"], ns["P"]["batch_size"])
 
@@ -199,7 +200,7 @@ def test_readme_findings_and_notebook_summaries_match_results_json(results, repo
     table = re.search(r"<!-- blocks:start -->\n(.*?)\n<!-- blocks:end -->", readme, re.S)        # Part 12's sweep
     assert table and table.group(1).strip() == report.blocks_table(results["blocks"]).strip()
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
-    shown = ["".join(o["data"]["text/markdown"]) for c in cells if "findings_markdown" in "".join(c["source"])
+    shown = ["".join(o["data"]["text/markdown"]) for c in cells if "report.findings_markdown(" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 13
 
@@ -338,3 +339,24 @@ def test_the_block_findings_are_worded_from_the_numbers(results, report):
     assert said.startswith(" +0.500 ± ") and "within noise" not in said
     del moved["rows"]["uniform-16"]
     assert "Uniform noise in blocks" in text and "Uniform noise in blocks" not in report.block_findings_markdown(moved)
+
+
+def test_the_conclusions_words_on_block_diffusion_hold_in_the_data(results, report):
+    rows = results["blocks"]["rows"]
+    a = {r["block_len"]: r for r in rows.values() if r["graph"] == "absorbing"}
+    ar = rows["autoregressive"]
+    gap = a[256]["bpc"] - ar["bpc"]
+    beyond = lambda x, y: abs(x["bpc"] - y["bpc"]) > 2 * math.hypot(x["bpc_se"], y["bpc_se"])
+    # Part 13: "climbs from under half of the way between the GPT and diffusion at one character per block"
+    assert 0 < a[1]["bpc"] - ar["bpc"] < gap / 2 and beyond(a[1], ar)
+    # "to all of it by blocks of 16, beyond which the block length changes nothing measurable"
+    assert beyond(a[4], a[16]) and not beyond(a[16], a[256]) and not beyond(a[64], a[256])
+    assert not beyond(a[16], a[64])
+    # "it trails the GPT, which is faster and writes more real words at every block length"
+    for r in a.values():
+        assert r["seconds"]["2048/8"] > ar["seconds"]["2048/8"] and r["seconds"]["2048/1"] > ar["seconds"]["2048/1"]
+        assert report.beyond_noise(r["quality"], ar["quality"], "real_words")
+        assert r["quality"]["real_words"] < ar["quality"]["real_words"]
+    # "at this budget the smallest blocks write best"
+    assert all(report.beyond_noise(a[1]["quality"], r["quality"], "real_words") and
+               a[1]["quality"]["real_words"] > r["quality"]["real_words"] for L, r in a.items() if L > 1)
