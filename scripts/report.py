@@ -536,11 +536,11 @@ def headline(r, blocks=None):
     if absorbing and ar:
         one, whole = absorbing[0], absorbing[-1]
         out.append(f"Between the two ends, block diffusion writes left to right in blocks of L′ characters, diffusion "
-                   f"inside each block, with a key/value cache. In small models of one recipe its bound goes from "
-                   f"{one['bpc']:.2f} bits per character at L′ = {one['block_len']} (the GPT: {ar['bpc']:.2f}) to "
-                   f"{whole['bpc']:.2f} at L′ = {whole['block_len']}, and its real words from "
-                   f"{100 * one['quality']['real_words']:.0f}% to {100 * whole['quality']['real_words']:.0f}% (the "
-                   f"GPT: {100 * ar['quality']['real_words']:.0f}%).")
+                   f"inside each block, with a key/value cache. In smaller models of one recipe, trained on a CPU, its "
+                   f"bound goes from {one['bpc']:.2f} bits per character at L′ = {one['block_len']} (a GPT of that "
+                   f"size: {ar['bpc']:.2f}) to {whole['bpc']:.2f} at L′ = {whole['block_len']}, and its real words "
+                   f"from {100 * one['quality']['real_words']:.0f}% to {100 * whole['quality']['real_words']:.0f}% "
+                   f"(that GPT: {100 * ar['quality']['real_words']:.0f}%).")
     return out
 
 
