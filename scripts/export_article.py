@@ -5,14 +5,17 @@
 It writes, from the notebook's stored outputs (nothing is run):
   OUTDIR/index.html   one page that needs no other file: every figure and the animation embedded, the maths typeset
                       by MathJax when the page is online, the code of collapsed cells hidden and their outputs kept,
-                      the contents' links working;
-  OUTDIR/article.md   the same for a static-site blog (Jekyll, Hugo, Quarto), with its images in OUTDIR/figures/,
-                      each figure named as the notebook saves it under assets/ (fig-schedules.png, ...).
-Both are built by nbconvert, which the notebook's requirements already install.
+                      the text in a column of readable width, the contents' links working;
+  OUTDIR/article.md   the same for a static-site blog (Jekyll, Hugo, Quarto) or GitHub, with its images in
+                      OUTDIR/figures/, each named as the notebook saves it under assets/ (fig-schedules.png, ...).
+Figures come at the resolution assets/ has them (the notebook shows smaller copies), each with its caption as alt
+text; links to the repository's files point to the repository. Both are built by nbconvert, which the notebook's
+requirements already install; nothing here needs torch.
 """
 import argparse
 import base64
 import copy
+import html
 import os
 import pathlib
 import re
@@ -24,6 +27,13 @@ TITLE = "The Annotated Discrete Diffusion"
 DATA_URI = re.compile(r"""(src=["'])data:image/(\w+);base64,([A-Za-z0-9+/=\s]+)(["'])""")
 ASSET = re.compile(r"assets/([\w.-]+\.(?:png|gif))|save_figure\(.*?\"(fig-[\w-]+)\"", re.S)
 PLACEHOLDER = re.compile(r"<(IPython\.core\.display\.\w+ object|Figure size [^>]*)>")
+CAPTION = re.compile(r"^#\s*(?:Figure:|@title)\s*(.*?)\s*(?:\((?:assets/)?fig-[^)]*\))?\s*$", re.M)
+LOCAL_LINK = re.compile(r"(\]\(|href=[\"'])((?:scripts|assets|tests|data)/[^)\"'\s]*|README\.md[^)\"'\s]*|LICENSE)")
+STYLE = """<style>
+  .jp-Cell, .jp-Notebook > .jp-Cell { max-width: 45em; margin-left: auto; margin-right: auto; }
+  .jp-OutputArea-output img { max-width: 100%; height: auto; }
+  .jp-RenderedHTMLCommon table { font-size: 0.9em; }
+</style>"""
 
 
 def collapsed(cell):
@@ -32,14 +42,44 @@ def collapsed(cell):
     return md.get("cellView") == "form" or bool(md.get("jupyter", {}).get("source_hidden"))
 
 
-def reader_view(nb):
+def repository(nb):
+    "https://github.com/OWNER/NAME, from the notebook's own setup cell (REPO = ...)."
+    m = next(re.search(r'REPO = "([^"]+)"', c.source) for c in nb.cells
+             if c.cell_type == "code" and 'REPO = "' in c.source)
+    return f"https://github.com/{m.group(1)}"
+
+
+def figure_outputs(cell, root):
+    """Each image output of a code cell as an <img> with its caption as alt text, at the resolution of the file the
+    cell saves under root/assets/ where there is one (the notebook keeps a smaller copy)."""
+    named = [a or b + ".png" for a, b in ASSET.findall(cell.source)]
+    caption = CAPTION.search(cell.source)
+    alt = html.escape(caption.group(1) if caption else "a figure of the notebook", quote=True)
+    for output in cell.outputs:
+        data = output.get("data", {})
+        kind = next((m for m in ("image/png", "image/gif") if m in data), None)
+        if not kind:
+            continue
+        name = named.pop(0) if named else None
+        blob = data[kind].strip()
+        if name and (root / "assets" / name).is_file():
+            blob, kind = base64.b64encode((root / "assets" / name).read_bytes()).decode(), \
+                "image/" + name.rsplit(".", 1)[1]
+        output["data"] = {"text/html": f'<img src="data:{kind};base64,{blob}" alt="{alt}">'}
+
+
+def reader_view(nb, root=ROOT):
     """The notebook as a reader sees it: collapsed cells show only their outputs (and are left out when they have
-    none), and the kernel's placeholders ('<IPython.core.display.Image object>', '<Figure size ...>') are dropped."""
+    none), the kernel's placeholders ('<IPython.core.display.Image object>', '<Figure size ...>') are dropped, every
+    figure is an <img> with alt text at the resolution assets/ has, and links to the repository's files point there."""
     nb = copy.deepcopy(nb)
-    cells = []
+    repo, cells = repository(nb), []
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = LOCAL_LINK.sub(lambda m: f"{m.group(1)}{repo}/blob/main/{m.group(2)}", cell.source)
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not placeholder_only(o)]
+            figure_outputs(cell, pathlib.Path(root))
             if collapsed(cell):
                 if not cell.outputs:
                     continue
@@ -68,8 +108,8 @@ def anchored(source):
 
 
 def extract_figures(nb):
-    """Take every image out of the outputs, for Markdown: {file name: bytes}. An image becomes a Markdown image
-    (its alt text the cell's '# Figure: ...' caption), and a data URI inside HTML a link to the file."""
+    """Take every image out of the outputs, for Markdown: {file name: bytes}. A data URI inside HTML (reader_view has
+    made every figure one, with its alt text) becomes a link to the file, named as the cell saves it."""
     files = {}
 
     def keep(name, blob):
@@ -83,21 +123,21 @@ def extract_figures(nb):
         if cell.cell_type != "code":
             continue
         named = [a or b + ".png" for a, b in ASSET.findall(cell.source)]     # what the cell saves, if it says
-        caption = re.match(r"#\s*Figure:\s*(.*?)\s*(\(assets/[^)]*\))?\s*$", cell.source.split("\n")[0])
         for output in cell.outputs:
             data = output.get("data", {})
-            image = next((m for m in ("image/png", "image/gif", "image/jpeg") if m in data), None)
-            if image:
-                ext = ".jpg" if image == "image/jpeg" else "." + image.split("/")[1]
-                name = keep(named.pop(0) if named else f"figure-{i}{ext}", base64.b64decode(data[image]))
-                alt = caption.group(1) if caption else name
-                output["data"] = {"text/markdown": f"![{alt}](figures/{name})"}
-            elif "text/html" in data:
+            if "text/html" in data:
                 def to_file(m, named=named, i=i):
                     name = keep(named.pop(0) if named else f"image-{i}.{m.group(2)}", base64.b64decode(m.group(3)))
                     return f"{m.group(1)}figures/{name}{m.group(4)}"
                 data["text/html"] = DATA_URI.sub(to_file, data["text/html"])
     return files
+
+
+def one_line_pre(article):
+    """Every <pre> block of raw HTML on one line (its line breaks as &#10;): a blank line inside one would end the
+    HTML block for GitHub's Markdown parser and spill the rest as Markdown."""
+    return re.sub(r"<pre>(.*?)</pre>", lambda m: "<pre>" + m.group(1).replace("\n", "&#10;") + "</pre>", article,
+                  flags=re.S)
 
 
 def export(outdir, notebook=NOTEBOOK):
@@ -109,7 +149,7 @@ def export(outdir, notebook=NOTEBOOK):
         raise SystemExit(f"no notebook at {notebook}: pass --notebook PATH")
     if outdir.exists() and not outdir.is_dir():
         raise SystemExit(f"{outdir} is a file: give a folder for the page, the Markdown and its figures")
-    nb = reader_view(nbformat.read(notebook, as_version=4))
+    nb = reader_view(nbformat.read(notebook, as_version=4), notebook.parent)
     resources = {"metadata": {"name": TITLE, "path": str(notebook.parent)}}
     page, _ = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb, resources=copy.deepcopy(resources))
@@ -120,9 +160,15 @@ def export(outdir, notebook=NOTEBOOK):
     files = extract_figures(md_nb)
     article, extra = MarkdownExporter().from_notebook_node(md_nb, resources=copy.deepcopy(resources))
     files.update({pathlib.PurePath(k).name: v for k, v in extra.get("outputs", {}).items()})
-    from notebook import load_notebook_exports
-    nb_defs = sys.modules.get("annotated_diffusion") or load_notebook_exports()     # (loaded once per process)
-    atomic_write = nb_defs.atomic_write                           # the notebook's: each file whole or absent
+    article = one_line_pre(article)
+    page = page.replace("</head>", STYLE + "\n</head>", 1)
+    import importlib.util
+    import tempfile
+    spec = importlib.util.spec_from_file_location("project_notebook", ROOT / "scripts" / "notebook.py")
+    loader = importlib.util.module_from_spec(spec)                 # scripts/notebook.py, whatever else is on the path
+    spec.loader.exec_module(loader)
+    notebook_function = loader.notebook_function
+    atomic_write = notebook_function("atomic_write", os=os, tempfile=tempfile)   # the notebook's: whole or absent
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
     for name, blob in files.items():
         atomic_write(str(outdir / "figures" / name), lambda f, blob=blob: f.write(blob))

@@ -358,42 +358,45 @@ def plot_correctors(correctors, quality):
 # ------------------------------------------------------------------------------------- the denoising animation
 def denoising_gif(frames, path, mask="_", width=64, font_size=18, ms=110, hold_ms=3500):
     """A sampling trajectory as an animated GIF, written atomically: `frames` are the decoded texts, noise to text.
-    Real line breaks, lines wrapped at `width` characters, masks (`mask`) in grey, the characters that changed at
-    this step in red, the frame sized to the longest text so that the picture does not jump, the last frame held.
-    At the defaults the frame is 740 pixels wide with 18-pixel glyphs: legible without zooming."""
+    Every character keeps its cell of a fixed grid, `width` to a row, from the first frame to the last: a mask is a
+    grey block, a line break a grey ↵ (not a break, which would move the text), the characters revealed at this step
+    are red, and a key above the page says so. The last frame is held. At the defaults the frame is 740 pixels wide
+    with 18-pixel glyphs: legible without zooming."""
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont
     mono = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans Mono"))
     font, small = ImageFont.truetype(mono, font_size), ImageFont.truetype(mono, round(0.8 * font_size))
     cw, lh, pad = font.getlength("M"), round(1.35 * font_size), round(1.3 * font_size)
-
-    def layout(text):                          # (line, column) of every character; a line break moves to the next
-        pos, row, col = [], 0, 0
-        for ch in text:
-            if col == width:
-                row, col = row + 1, 0
-            pos.append((row, col))
-            row, col = (row + 1, 0) if ch == "\n" else (row, col + 1)
-        return pos
-    rows = max(max((r for r, _ in layout(t)), default=0) for t in frames) + 1
-    W, H = round(2 * pad + width * cw), round(pad + 2 * lh + rows * lh + pad / 2)
-    ink = {"paper": (255, 255, 255), "text": (20, 20, 20), "mask": (175, 175, 175), "new": (214, 39, 40),
-           "label": (90, 90, 90)}
+    n = max(len(t) for t in frames)
+    rows = -(-n // width)
+    W, H = round(2 * pad + width * cw), round(pad + 2.3 * lh + rows * lh + pad / 2)
+    ink = {"paper": (255, 255, 255), "text": (20, 20, 20), "mask": (200, 200, 200), "new": (214, 39, 40),
+           "label": (90, 90, 90), "mark": (150, 150, 150)}
     paper = ink["paper"]                       # the inks and their blends with the paper: smooth glyph edges
     palette = [paper] + [tuple(round(a * v + (1 - a) * w) for v, w in zip(c, paper, strict=True))
-                         for n, c in ink.items() if n != "paper" for a in (1.0, 0.75, 0.5, 0.25)]
+                         for name, c in ink.items() if name != "paper" for a in (1.0, 0.75, 0.5, 0.25)]
+    cell = lambda i: (pad + (i % width) * cw, pad / 2 + 2.3 * lh + (i // width) * lh)    # the fixed place of i
     images = []
     for k, text in enumerate(frames):
-        im = Image.new("RGB", (W, H), ink["paper"])
+        im = Image.new("RGB", (W, H), paper)
         d = ImageDraw.Draw(im)
         revealed = sum(c != mask for c in text)
-        d.text((pad, pad / 2), f"denoising step {k} of {len(frames) - 1}: {revealed} of {len(text)} characters "
-               f"{'revealed' if mask in ''.join(frames) else 'settled'}", font=small, fill=ink["label"])
+        label = (f"denoising step {k} of {len(frames) - 1}: {revealed} of {len(text)} characters "
+                 f"{'revealed' if mask in ''.join(frames) else 'settled'}")
+        d.text((pad, pad / 2), label, font=small, fill=ink["label"])
+        key_y, x = pad / 2 + 0.95 * lh, pad                    # the key, on the line under the label
+        for part, colour in (("red", "new"), (": revealed at this step;  ", "label"), ("■", "mask"),
+                             (": still masked;  ", "label"), ("↵", "mark"), (": a line break", "label")):
+            d.text((x, key_y), part, font=small, fill=ink[colour])
+            x += small.getlength(part)
         prev = frames[k - 1] if k else text
-        for i, ((r, c), ch) in enumerate(zip(layout(text), text, strict=True)):
-            shown = mask if ch == mask else " " if ch == "\n" else ch
-            colour = "mask" if ch == mask else "new" if ch != prev[i] else "text"
-            d.text((pad + c * cw, pad / 2 + 2 * lh + r * lh), shown, font=font, fill=ink[colour])
+        for i, ch in enumerate(text):
+            x, y = cell(i)
+            if ch == mask:                     # one block per masked character, a little inside its cell
+                d.rectangle([x + 1, y + 0.2 * lh, x + cw - 2, y + 0.9 * lh], fill=ink["mask"])
+                continue
+            colour = "new" if ch != prev[i] else "mark" if ch == "\n" else "text"
+            d.text((x, y), "↵" if ch == "\n" else ch, font=font, fill=ink[colour])
         images.append(im.quantize(palette=_palette_image(palette), dither=Image.Dither.NONE))
     tmp = path + ".tmp.gif"
     images[0].save(tmp, save_all=True, append_images=images[1:], loop=0, optimize=True,
@@ -432,23 +435,28 @@ def plot_concrete_score(context, scores, jumps, true_char, title, top=10):
     return fig
 
 
-def plot_score_entropy(divergence, ratios=(0.2, 1.0, 5.0)):
+def plot_score_entropy(divergence, ratios=(0.2, 1.0, 5.0), s_at=1.5):
     """Part 5: one term of score entropy, as `divergence(log s, log r)` computes it, against the predicted ratio s, for
-    a few true ratios r: zero at s = r and positive elsewhere. Left: the Bregman picture, the same term as the gap at s
-    between K(a) = a(log a - 1) and its tangent at r."""
+    a few true ratios r: zero at s = r and positive elsewhere. Left: the Bregman picture, the same term as the gap, at
+    the true ratio r, between K(a) = a(log a - 1) and its tangent at the prediction s. The bar is drawn from the
+    tangent up to K, and the number in its label is the bar's length; `fig.bregman` keeps both and the term itself."""
     import matplotlib.pyplot as plt
+    f64 = lambda v: torch.as_tensor(v, dtype=torch.float64)
     s = torch.logspace(-2, 2, 400, dtype=torch.float64)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     K = lambda a: a * (a.log() - 1)
-    r, at = torch.tensor(ratios[-1], dtype=torch.float64), torch.tensor(1.5, dtype=torch.float64)
+    r, at = f64(ratios[-1]), f64(s_at)
+    tangent = lambda a: K(at) + at.log() * (a - at)                  # K'(s) = log s
     a = torch.linspace(0.05, 9, 300, dtype=torch.float64)
     ax = axes[0]
     ax.plot(a, K(a), color="k", label="K(a) = a (log a − 1)")
-    ax.plot(a, K(r) + r.log() * (a - r), color="C0", ls="--", label=f"its tangent at the true ratio r = {r:.0f}")
-    gap = divergence(at.log(), r.log()).item()
-    ax.vlines(at, K(r) + r.log() * (at - r), K(at), color="C3", lw=3, label=f"the term at s = {at:.1f}: {gap:.2f}")
-    ax.set(xlabel="a", title="a Bregman divergence: K above its tangent", ylim=(-7, 12))
+    ax.plot(a, tangent(a), color="C0", ls="--", label=f"its tangent at the prediction s = {s_at:g}")
+    ax.plot([at], [K(at)], "o", color="C0", ms=5)
+    bottom, top = tangent(r).item(), K(r).item()
+    ax.vlines(r, bottom, top, color="C3", lw=3, label=f"at the true ratio r = {r:g}, the gap: {top - bottom:.2f}")
+    ax.set(xlabel="a", title="the term: K at r above the tangent at s", ylim=(-3, 12))
     ax.legend(loc="upper left", fontsize=9)
+    fig.bregman = dict(s=s_at, r=r.item(), bar=(bottom, top), term=divergence(at.log(), r.log()).item())
     ax = axes[1]
     for k, r in enumerate(ratios):
         rr = torch.tensor(r, dtype=torch.float64)
@@ -465,9 +473,9 @@ def plot_blocks(blocks):
     """Part 12: the bound, real words and seconds for a long text against the block length L′, absorbing diffusion
     from L′ = 1 to the context, the GPT and the uniform models marked; error bars are two standard errors."""
     import matplotlib.pyplot as plt
-    from report import block_rows
+    from report import block_rows, block_scale
     absorbing, ar, uniform = block_rows(blocks)
-    S = blocks["sweep"]
+    S, scale = blocks["sweep"], block_scale(blocks)
     key = f"{S['long']}/{max(S['batches'])}"
     panels = [("bound (bits/char)", lambda r: (r["bpc"], 2 * r["bpc_se"])),
               ("real words (%)", lambda r: (100 * r["quality"]["real_words"], 200 * r["quality"]["real_words_se"])),
@@ -497,6 +505,7 @@ def plot_blocks(blocks):
             ax.set_ylim(lo, hi)
     for ax, (_, get) in zip(axes, panels, strict=True):          # the two ends, named where they sit
         _label_points(ax, [(Ls[0], get(absorbing[0])[0], "the GPT's order", "C0"),
-                           (Ls[-1], get(absorbing[-1])[0], "Parts 5–8", "C0")])
+                           (Ls[-1], get(absorbing[-1])[0], "one block", "C0", ("left", "below", "above"))])
+    fig.suptitle(f"block diffusion from L′ = 1 to one block ({scale})", fontsize=10)
     _legend_below(fig, *axes[0].get_legend_handles_labels())
     return fig

@@ -2,7 +2,7 @@
 writes at most 8 files of at most 16 MiB (so that they pass copies or uploads that limit each file).
 
     python scripts/gpu_run.py --out runs/gpu --budget 540              # on the GPU (see the README)
-    python scripts/gpu_run.py --out /tmp/r --tiny --budget 60 --skip nbval --ar AR.pt   # a CPU rehearsal
+    python scripts/gpu_run.py --out /tmp/r --tiny --steps 4 --skip nbval --ar AR.pt    # a CPU rehearsal
 
 Stages, each in its own process with its own time limit, so that one failure or overrun costs only itself:
   env       the GPU, the driver and the versions
@@ -55,6 +55,8 @@ def parse(argv=None):
     ap.add_argument("--batches", default="64,128,256,512")
     ap.add_argument("--train-batch", type=int, help="the train stage's batch size (default: the sweep's best)")
     ap.add_argument("--train-lr", type=float, help="the train stage's learning rate (default: the sweep's best)")
+    ap.add_argument("--steps", type=int, help="a rehearsal: every training run (fp16, sweep, train) takes this many "
+                    "steps, whatever the clock says, and the budget is only a limit on the whole")
     ap.add_argument("--stage")
     ap.add_argument("--work")
     ap.add_argument("--deadline", type=float, help="(a stage's) the time.time() by which it must be done")
@@ -103,8 +105,9 @@ def stage_fp16(args):
         nb.amp_dtype = lambda device: torch.float16 if torch.device(device).type == "cuda" else None
     _, vocab, train_data, val_data = load_data(nb)
     model = nb.DiffusionGPT(nb.build_config(nb.P, len(vocab), "absorbing")).to(dev)
-    tc = scale.ScaleConfig(max_iters=60, batch_size=8, lr=1e-3, warmup_iters=5, eval_interval=20, eval_batches=2,
-                        compile=False)
+    n = args.steps or 60
+    tc = scale.ScaleConfig(max_iters=n, batch_size=8, lr=1e-3, warmup_iters=min(5, n), eval_interval=max(1, n // 3),
+                           eval_batches=2, compile=False)
     ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc="fp16 smoke")
     finite = all(math.isfinite(x) for x in h["train_loss"] + h["val_bpc"])
     res = dict(dtype="float16" if dev.type == "cuda" else "none (CPU)", finite=finite, val_bpc=h["val_bpc"],
@@ -123,16 +126,20 @@ def stage_bench(args):
     subprocess.run(cmd, check=True)
 
 
-def fit(nb, model, train_data, val_data, tc, seconds, dev, probe_counts=False):
+def fit(nb, model, train_data, val_data, tc, seconds, dev, probe_counts=False, steps=None):
     """Set tc.max_iters (and the warmup) so that the cosine ends as `seconds` of training run out, and
-    tc.max_seconds to stop there; the speed probe (and compile) comes on top unless `probe_counts`."""
+    tc.max_seconds to stop there; the speed probe (and compile) comes on top unless `probe_counts`. With `steps`
+    (a rehearsal), tc.max_iters = steps and no clock: the run is the same on an idle machine and a busy one."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from train import measure_rate
     t0 = time.time()
     tc.compile = scale.use_compile(tc, dev)               # decided for the preset's length, before max_iters shrinks
-    rate = measure_rate(nb, model, train_data, val_data, tc, 20, dev)
-    tc.max_seconds = seconds - (time.time() - t0 if probe_counts else 0)
-    tc.max_iters = max(10, int(rate * tc.max_seconds * 0.9))
+    if steps:
+        tc.max_seconds, tc.max_iters, rate = None, steps, None
+    else:
+        rate = measure_rate(nb, model, train_data, val_data, tc, 20, dev)
+        tc.max_seconds = seconds - (time.time() - t0 if probe_counts else 0)
+        tc.max_iters = max(10, int(rate * tc.max_seconds * 0.9))
     tc.eval_interval, tc.warmup_iters = tc.max_iters, min(tc.warmup_iters, tc.max_iters // 10)
     return rate
 
@@ -159,7 +166,7 @@ def stage_sweep(args):
         tc = scale.ScaleConfig(batch_size=b, lr=nb.P["lr"] * math.sqrt(b / B0), warmup_iters=nb.P["warmup_iters"],
                             eval_batches=nb.P["eval_batches"], seed=nb.seed)
         try:
-            rate = fit(nb, model, train_data, val_data, tc, each * 0.8, dev)
+            rate = fit(nb, model, train_data, val_data, tc, each * 0.8, dev, steps=args.steps)
             ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc=f"batch {b} ({how})")
         except torch.cuda.OutOfMemoryError as e:
             res.append(dict(batch_size=b, start=how, error=repr(e)[:200])); torch.cuda.empty_cache(); continue
@@ -197,7 +204,8 @@ def stage_train(args):
                         eval_batches=nb.P["eval_batches"], seed=nb.seed)
     reserve = 30 if not args.tiny else 8                  # seconds kept for the bound and the samples
     t0 = time.time()
-    rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - reserve, dev, probe_counts=True)
+    rate = fit(nb, model, train_data, val_data, tc, args.deadline - t0 - reserve, dev, probe_counts=True,
+               steps=args.steps)
     tc.eval_interval = max(1, tc.max_iters // 8)
     ema, h = scale.train_at_scale(model, train_data, val_data, tc, desc="training absorbing")
     from train import run_metrics
@@ -283,14 +291,15 @@ def main(argv=None):
         left = deadline - time.time()
         share = lambda s: max(5, SHARE.get(s, 0.05) * args.budget)                # seconds a stage may take
         later = sum(share(s) for s in STAGES[STAGES.index(stage) + 1:] if s not in skip)
-        seconds = left - later if stage == "train" else min(left, share(stage))
+        seconds = left if args.steps else left - later if stage == "train" else min(left, share(stage))
         if seconds < 2:
             report["stages"][stage] = dict(status="no time left")
             continue
         cmd = [sys.executable, __file__, "--stage", stage, "--work", str(work),
                "--deadline", str(time.time() + seconds), "--init-from", args.init_from, "--ar", args.ar,
                "--batches", args.batches] + (["--tiny"] * args.tiny) \
-            + [f"--train-{k}={v}" for k, v in (("batch", args.train_batch), ("lr", args.train_lr)) if v]
+            + [f"--train-{k}={v}" for k, v in (("batch", args.train_batch), ("lr", args.train_lr)) if v] \
+            + [f"--steps={args.steps}"] * bool(args.steps)
         t0 = time.time()
         with open(work / f"{stage}.log", "w") as log:
             try:

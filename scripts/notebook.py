@@ -30,6 +30,20 @@ def load_notebook_exports(path=NOTEBOOK, name="annotated_diffusion"):
     return module
 
 
+def notebook_function(name, path=NOTEBOOK, **imports):
+    """One function of the export cells, defined alone in a namespace of `imports` (module objects by name), without
+    running the rest: for tools that must not need torch (the post's exporter takes `atomic_write` this way)."""
+    import ast
+    for cell in cells_tagged("export", path):
+        tree = ast.parse("".join(cell["source"]))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                namespace = dict(imports)
+                exec(compile(ast.Module([node], []), f"{path}:{name}", "exec"), namespace)
+                return namespace[name]
+    raise KeyError(f"no function {name!r} in the notebook's export cells")
+
+
 def load_notebook(preset=None):
     "The export cells, then the parameters cell (DIFFUSION_PRESET=preset when given): a module."
     nb = load_notebook_exports()

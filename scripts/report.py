@@ -295,8 +295,9 @@ def findings(r):
         out.append(f"**Any order, exactly.** The first-hitting sampler reveals one character per network call, in a "
                    f"random order, with no discretisation error: {pm(fh, 'real_words')} real words against Tweedie's "
                    f"{pm(sampler_quality(s, tw), 'real_words')} at {tw.split()[1]} steps "
-                   f"({change(sampler_quality(s, tw), fh, 'real_words')}; {fh['samples']} samples each). On "
-                   f"{s['device']} it takes {ratio:.1f}× the autoregressive model's time at batch {s['batches'][0]} "
+                   f"({change(sampler_quality(s, tw), fh, 'real_words')}; {fh['samples']} samples each). On the CPU "
+                   f"of the sampler table it takes {ratio:.1f}× the autoregressive model's time at batch "
+                   f"{s['batches'][0]} "
                    f"({lo:.1f}–{hi:.1f}× over {s['repeats']} runs).")
     inf = r.get("infill")
     if inf and "ngram" in inf["runs"].get("absorbing/tweedie", {}):
@@ -343,6 +344,66 @@ def findings(r):
     return out
 
 
+def late_training_lines(r):
+    """Part 9: for each diffusion model whose run drew samples while training, its real words at the last two such
+    evaluations, and the last against Part 9's samples of the same weights (128 Tweedie steps) when the weights kept
+    are that last step's."""
+    out = []
+    for g in ("absorbing", "uniform"):
+        drawn = [p for p in r["training_curve"].get(g, []) if "real_words" in p][-2:]
+        part9 = next((x for x in r["quality"]["runs"].get(f"{g}/tweedie", []) if x["steps"] == 128), None)
+        if part9 and len(drawn) == 2 and r["best_steps"][g] == drawn[1]["step"]:
+            a, b = drawn
+            out.append(f"{g}: real words {pm(a, 'real_words')} at step {a['step']:,}, {pm(b, 'real_words')} at "
+                       f"{b['step']:,} ({change(a, b, 'real_words')}); Part 9's {part9['samples']} samples of the "
+                       f"same weights: {pm(part9, 'real_words')} ({change(b, part9, 'real_words')})")
+    return out
+
+
+SUMMARY_STEPS = 128          # Part 13's table: the Tweedie rows at this many steps (Part 9's quality row)
+
+
+def summary_rows(r):
+    """Part 13's table as rows (model, bits/char, its se or None for an exact NLL, a quality row, seconds for
+    `length` characters at batch 1 or None): the GPT, absorbing diffusion by Tweedie and by first hitting, uniform."""
+    b, q, s = r["bits_per_char"], r["quality"], r.get("samplers", {})
+    sec = lambda name: (s.get("seconds", {}).get(name) or {}).get("1")
+    def tweedie(g):                        # the row at SUMMARY_STEPS steps, or the nearest below (smaller runs)
+        rows = q["runs"][f"{g}/tweedie"]
+        return max((x for x in rows if x["steps"] <= SUMMARY_STEPS), key=lambda x: x["steps"], default=rows[0])
+    n = tweedie("absorbing")["steps"]
+    rows = [("GPT, left to right with its cache", b["autoregressive"]["bpc"], None, q["ar_samples"],
+             sec("autoregressive")),
+            (f"absorbing diffusion, {n} Tweedie steps with the cache", b["absorbing"]["bpc"],
+             b["absorbing"]["se"], tweedie("absorbing"), sec(f"tweedie {n} + cache"))]
+    if "first hitting" in s.get("quality", {}):
+        rows.append(("absorbing diffusion, first hitting (one call per character)", b["absorbing"]["bpc"],
+                     b["absorbing"]["se"], s["quality"]["first hitting"], sec("first hitting")))
+    rows.append((f"uniform diffusion, {tweedie('uniform')['steps']} Tweedie steps", b["uniform"]["bpc"],
+                 b["uniform"]["se"], tweedie("uniform"), None))
+    return rows
+
+
+def summary_table(r):
+    "Part 13's one table: bits/char, real words and seconds per sample for each model and sampler, and its caption."
+    s, q = r.get("samplers", {}), r["quality"]
+    length = s.get("length", r.get("block_size"))
+    lines = [f"| model | bits/char (lower is better) | real words | seconds for {length} characters |",
+             "|---|---|---|---|"]
+    for name, bpc, se, quality, secs in summary_rows(r):
+        bound = f"{bpc:.3f} (exact)" if se is None else f"≤ {bpc:.3f} ± {se:.3f} (a bound)"
+        lines.append(f"| {name} | {bound} | {pm(quality, 'real_words')} | "
+                     + (f"{secs:.1f} |" if secs is not None else "not timed |"))
+    lines.append(f"| held-out Shakespeare | | {pm(q['validation'], 'real_words')} | |")
+    windows = r["bits_per_char"]["absorbing"].get("windows")
+    caption = (f"Bits per character on {windows or 'the'} validation windows (Part 9); "
+               f"real words in {q['samples']} samples of {length} characters each"
+               + (f" ({s['quality']['first hitting']['samples']} for first hitting, Part 14.1)"
+                  if "first hitting" in s.get("quality", {}) else "")
+               + (f"; seconds at batch 1 on {s['device']} (Part 14.1)" if s.get("device") else "") + ".")
+    return "\n".join(lines), caption
+
+
 # ------------------------------------------------------------------------- Part 12: block diffusion against L'
 
 BLOCK_LONG_BATCH = 8      # the batch at which the findings compare seconds (the table gives batch 1 as well)
@@ -366,6 +427,13 @@ def block_label(r):
     if r["graph"] == "autoregressive":
         return "GPT"
     return f"{r['graph']}, L′ = {r['block_len']}"
+
+
+def block_scale(blocks):
+    "The sweep's scale in words, from its rows: the preset, the size, the steps and the batch of its models."
+    tr = blocks["rows"]["absorbing"]["train"]
+    return (f"{tr['preset']} preset, {tr['params'] / 1e6:.2f}M parameters each, {tr['steps']:,} steps of "
+            f"{tr['batch_size']} windows of {blocks['context']} characters")
 
 
 def blocks_table(blocks):
@@ -418,9 +486,11 @@ def block_findings(blocks):
         line = (f"**Where the gap comes from.** Of the {gap:.3f} bits/char between absorbing diffusion and the GPT, "
                 f"block diffusion stands at {shares} (its bound's distance from the GPT's, as a share of the whole). "
                 f"With exact conditionals every block length gives the same bound (the checks above), so what "
-                f"separates block lengths is the price of learning to predict characters out of order.")
+                f"separates block lengths after training is what each network learned and how noisy its training "
+                f"loss was, which can depend on L′ too; the sweep measures their sum.")
         if one_real and first["bpc"] > ar["bpc"]:
-            line += (f" At L′ = 1 nothing is predicted out of order, yet the bound is {one} above the GPT's: the two "
+            line += (f" At L′ = 1 no character is predicted out of order, yet the bound is {one} above the GPT's: the "
+                     f"two "
                      f"estimate the same conditionals, but the GPT's loss reads every character exactly, while the "
                      f"block bound's reads a character only when it is masked (probability t), weighted 1/t, a "
                      f"noisier estimate of the same loss at equal steps (our reading, not measured here; BD3-LM "
@@ -442,8 +512,8 @@ def block_findings(blocks):
     key, key1 = f"{S['long']}/{b}", f"{S['long']}/1"
     secs = ", ".join(f"{r['seconds'][key]:.1f} s (L′ = {r['block_len']})" for r in absorbing)
     out.append(f"**Speed.** Writing {S['long']:,} characters, {S['long'] // blocks['context']} times the context, at "
-               f"batch {b} on "
-               f"{blocks['measured_on']}: {secs}, against {ar['seconds'][key]:.1f} s for the GPT with its cache "
+               f"batch {b} (on the machine named above the table): {secs}, against {ar['seconds'][key]:.1f} s for the "
+               f"GPT with its cache "
                f"(batch 1: " + ", ".join(f"{r['seconds'][key1]:.1f}" for r in absorbing)
                + f" and {ar['seconds'][key1]:.1f} s). Every model makes about one network call per character; a call "
                f"on L′ positions costs more as L′ grows, and each finished block costs one more call to cache it. "
@@ -469,7 +539,7 @@ def block_findings(blocks):
                 f"{u[16]['bpc_se']:.3f} bits/char, {bound_change(a[16], u[16])[0]} against absorbing at L′ = 16")
         whole = max(u)
         if whole != 16:
-            line += (f"; uniform at L′ = {whole} (the uniform model of Parts 5–8, cpu preset) is {u[whole]['bpc']:.3f}"
+            line += (f"; uniform at L′ = {whole} (one block, the cpu preset) is {u[whole]['bpc']:.3f}"
                      f" ± {u[whole]['bpc_se']:.3f}, so blocks of 16 move uniform diffusion by "
                      f"{bound_change(u[whole], u[16])[0]}")
         line += (f". Real words {pm(q(u[16]), 'real_words')} at L′ = 16"

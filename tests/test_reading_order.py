@@ -120,3 +120,85 @@ def test_the_recipe_and_the_sampler_fit_a_screen():
     "Part 7's train is the recipe in about 30 lines; Part 8's sampler (sample and its loop) about 25, plus its guard."
     assert function_lines("train") <= 30
     assert function_lines("sample") + function_lines("reverse_process") <= 32
+
+
+# ---- safe to rerun: no cell reads a scratch name that a later cell rebinds ---------------------------------------
+
+class TopLevel(ast.NodeVisitor):
+    """The names a cell reads before it binds them (free), and the statements that bind each name at its top level,
+    in execution order. Function bodies, lambdas and comprehensions keep their names to themselves."""
+    def __init__(self):
+        self.bound, self.free, self.binders = set(), set(), {}
+    def bind(self, name, stmt):
+        self.bound.add(name)
+        self.binders.setdefault(name, []).append(ast.unparse(stmt).strip())
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id not in self.bound:
+            self.free.add(node.id)
+        elif not isinstance(node.ctx, ast.Load):
+            self.bind(node.id, self.stmt)
+    def generic_visit(self, node):
+        if isinstance(node, ast.stmt):
+            self.stmt = node
+        super().generic_visit(node)
+    def visit_Assign(self, node):
+        self.stmt = node
+        self.visit(node.value)
+        for t in node.targets:
+            self.visit(t)
+    def visit_For(self, node):
+        self.stmt = node
+        self.visit(node.iter)
+        self.visit(node.target)
+        for b in node.body + node.orelse:
+            self.visit(b)
+    def visit_FunctionDef(self, node):
+        args = getattr(node, "args", None)                    # (a class has bases instead)
+        defaults = args.defaults + [d for d in args.kw_defaults if d] if args else node.bases
+        for d in node.decorator_list + defaults:
+            self.visit(d)
+        self.bind(node.name, node)
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+    def visit_Import(self, node):
+        for a in node.names:
+            self.bind((a.asname or a.name).split(".")[0], node)
+    visit_ImportFrom = visit_Import
+    def visit_Lambda(self, node):
+        pass
+    def visit_ListComp(self, node):
+        self.visit(node.generators[0].iter)                   # the rest is the comprehension's own scope
+    visit_SetComp = visit_GeneratorExp = visit_DictComp = visit_ListComp
+
+
+def rerun_hazards(cells):
+    """(cell, name, the cell it reads it from, a later cell that rebinds it): after Run all, rerunning the cell reads
+    the later value. Rebinding by the very same statement (`absorbing = models["absorbing"]`) gives the same value."""
+    seen = []
+    for c in cells:
+        v = TopLevel()
+        v.visit(python(c))
+        seen.append((v.free - set(dir(builtins)), v.binders))
+    out = []
+    for k, (free, _) in enumerate(seen):
+        for name in sorted(free):
+            before = [j for j in range(k) if name in seen[j][1]]
+            if not before:
+                continue
+            mine = set(seen[before[-1]][1][name])
+            later = [j for j in range(k + 1, len(seen)) if name in seen[j][1] and set(seen[j][1][name]) != mine]
+            if later:
+                out.append((k, name, before[-1], later[0]))
+    return out
+
+
+def test_the_rerun_checker_finds_a_scratch_name_rebound_later():
+    cell = lambda s: {"source": [s]}
+    bad = [cell("i = 3\n"), cell("print(i)\n"), cell("for i in range(2):\n    pass\n")]
+    assert rerun_hazards(bad) == [(1, "i", 0, 2)]
+    same = [cell("m = d['a']\n"), cell("print(m)\n"), cell("m = d['a']\n")]
+    fine = [cell("i = 3\n"), cell("print(i)\n"), cell("for k in range(2):\n    j = [i for i in range(k)]\n")]
+    assert rerun_hazards(same) == rerun_hazards(fine) == []
+
+
+def test_no_cell_reads_a_name_that_a_later_cell_rebinds():
+    assert rerun_hazards(CODE) == []

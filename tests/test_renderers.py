@@ -91,9 +91,24 @@ def test_the_readme_opens_with_the_picture_the_badge_and_the_two_commands():
     assert text.index("<!-- results:start -->") < text.index("<!-- findings:start -->")   # the details further down
 
 
+def shipped(i, img):
+    "A figure as the post shows it: the file the cell saves under assets/ (full resolution), else the notebook's copy."
+    cell = CELLS[i]
+    names = [a or b + ".png" for a, b in export_article.ASSET.findall(src(cell))]
+    k = [x for j, x in FIGURES if j == i].index(img)
+    if k < len(names) and (ROOT / "assets" / names[k]).is_file():
+        return base64.b64encode((ROOT / "assets" / names[k]).read_bytes()).decode()
+    return img
+
+
 def test_the_web_page_shows_every_figure_hides_collapsed_code_and_its_links_work(post):
     _, page, _ = post
-    assert FIGURES and all(img in page for _, img in FIGURES), "a figure of the notebook is missing from the page"
+    assert FIGURES and all(shipped(i, img) in page for i, img in FIGURES), "a figure is missing from the page"
+    assert sum(shipped(i, img) != img for i, img in FIGURES) >= 15             # most at the resolution of assets/
+    imgs = re.findall(r"<img\b[^>]*>", page)
+    assert len(imgs) >= len(FIGURES) and all(re.search(r"""alt=("[^"]{8,}"|'[^']{8,}')""", tag) for tag in imgs)
+    assert "max-width: 45em" in page                                           # a column of readable width
+    assert not re.findall(r"""href=["'](?!#|https?://)""", page)               # every link resolves from the page
     assert "<IPython.core.display" not in html.unescape(page)
     text = html.unescape(page)
     for cell in COLLAPSED:
@@ -114,7 +129,10 @@ def test_the_markdown_shows_every_figure_from_files_that_exist(post):
     local = [link for link in links if not link.startswith(("http://", "https://"))]
     assert all((out / link).is_file() for link in local), [link for link in local if not (out / link).is_file()]
     shown = {base64.b64encode((out / link).read_bytes()).decode() for link in local}
-    assert all(img in shown for _, img in FIGURES), "a figure of the notebook is missing from the Markdown"
+    assert all(shipped(i, img) in shown for i, img in FIGURES), "a figure of the notebook is missing from the Markdown"
+    assert not [b for b in re.findall(r"<pre>.*?</pre>", article, re.S) if re.search(r"\n\s*\n", b)]   # GitHub-safe
+    prose = re.sub(r"```.*?```", "", article, flags=re.S)
+    assert not re.findall(r"\]\((?!#|https?://|figures/)", prose)             # links resolve from the post
     assert (out / "figures" / "fig-schedules.png").is_file()                        # named as the notebook names it
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', article))
     assert not [a for a in re.findall(r"\]\(#([^)]+)\)", article) if a not in anchors]
@@ -126,3 +144,34 @@ def test_export_says_what_is_wrong_with_its_arguments(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(SystemExit, match="is a file"):
         export_article.export(tmp_path / "file")
+
+
+def test_the_export_needs_no_torch(tmp_path):
+    "The post is made from the stored outputs: the exporter runs with torch unimportable."
+    import subprocess
+    code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['export_article.py', sys.argv[1]]; "
+            "runpy.run_path(sys.argv[0].replace('export_article.py', '') + 'scripts/export_article.py', "
+            "run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "post")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "post" / "index.html").is_file() and (tmp_path / "post" / "article.md").is_file()
+
+
+def test_nbconvert_with_the_shipped_config_shows_the_picture_not_the_collapsed_code():
+    """Every collapsed cell is tagged `hide-input` (Jupyter Book folds it); nbconvert with scripts/nbconvert_config.py
+    leaves their code out and keeps the rest, so that the page opens on the picture."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+    assert all("hide-input" in c["metadata"].get("tags", []) for c in COLLAPSED)
+    config = Config()
+    exec((ROOT / "scripts" / "nbconvert_config.py").read_text(), {"get_config": lambda: config})
+    page = HTMLExporter(config=config).from_notebook_node(nbformat.read(NOTEBOOK, as_version=4))[0]
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    for cell in COLLAPSED:
+        assert not [line for line in code_lines(cell) if line in text], src(cell).splitlines()[0]
+    shown = next(c for c in CELLS if c["cell_type"] == "code" and c not in COLLAPSED)
+    assert src(shown).splitlines()[0] in text
+    body = page[page.index("<body"):]
+    first_code = body.index("highlight hl-ipython3")                        # the first code shown
+    assert body.index("data:image/gif;base64,") < first_code                  # the picture before any code

@@ -7,7 +7,9 @@ import re
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import NOTEBOOK, ROOT
+
+CELLS = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
 
 RESULTS = ROOT / "assets" / "results.json"
 GRAPHS = ("absorbing", "uniform", "autoregressive")
@@ -202,7 +204,8 @@ def test_readme_findings_and_notebook_summaries_match_results_json(results, repo
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "report.findings_markdown(" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    assert len(shown) == 1 and shown[0].strip() == findings.strip()                    # Part 13
+    assert len(shown) == 1 and shown[0].strip() == report.findings_markdown(results["gpu"]).strip()   # Part 14.4
+    assert report.block_findings_markdown(results["blocks"]) not in shown[0]      # (Part 12 shows its own, once)
 
 
 # ---- the notebook's worded claims, each against the numbers it words -------------------------------------------
@@ -360,3 +363,82 @@ def test_the_conclusions_words_on_block_diffusion_hold_in_the_data(results, repo
     # "at this budget the smallest blocks write best"
     assert all(report.beyond_noise(a[1]["quality"], r["quality"], "real_words") and
                a[1]["quality"]["real_words"] > r["quality"]["real_words"] for L, r in a.items() if L > 1)
+
+
+def test_part_13s_takeaways_hold_in_the_data(results, report, measure):
+    "Each takeaway of Part 13, against the numbers it stands on."
+    r, blocks = results["gpu"], results["blocks"]
+    b, q, ars = r["bits_per_char"], r["quality"], r["quality"]["ar_samples"]
+    far_below = lambda x, ref, key: x[key] < ref[key] and report.beyond_noise(x, ref, key)
+    takeaways = next("".join(c["source"]) for c in CELLS if "".join(c["source"]).startswith("### Takeaways"))
+    said = lambda *words: all(w in takeaways for w in words)
+    # "The GPT is the better language model ... its samples hold more real words than diffusion's at every number of
+    # steps, with or without a corrector"
+    assert said("better language model", "every number of steps, with or without a corrector")
+    for g in ("absorbing", "uniform"):
+        assert b[g]["bpc"] - 2 * b[g]["se"] > b["autoregressive"]["bpc"]
+    diffusion_rows = [x for rows in q["runs"].values() for x in rows] + r["correctors"]["rows"]
+    assert diffusion_rows and all(far_below(x, ars, "real_words") for x in diffusion_rows)
+    # "At this budget its fills still cost more, under both judges, than a GPT's continuation that ignores the right
+    # end"
+    assert said("under both judges", "ignores the right end")
+    assert all(report.infill_gap(r["infill"], judge)[0] > 2 * report.infill_gap(r["infill"], judge)[1]
+               for judge in ("ar", "ngram"))
+    # "At equal network calls, a corrector buys more real words than extra Tweedie steps do"
+    assert said("equal network calls", "corrector buys more real words")
+    rows = {(x["graph"], x["setting"]): x for x in r["correctors"]["rows"]}
+    pairs = measure.equal_calls(r["correctors"]["base_steps"])
+    for g in ("absorbing", "uniform"):
+        for tweedie, corrector in pairs:
+            assert far_below(rows[g, tweedie], rows[g, corrector], "real_words")
+    # "the bound rises from one character per block to blocks of 16, then stays flat. Even one character per block
+    # trails a GPT of the same size"
+    assert said("rises from one character per block to blocks of 16, then stays flat", "trails a GPT of the same size")
+    absorbing, ar, _ = report.block_rows(blocks)
+    by = {x["block_len"]: x for x in absorbing}
+    assert report.bound_change(by[1], by[4])[1] and report.bound_change(by[4], by[16])[1]
+    assert by[1]["bpc"] < by[4]["bpc"] < by[16]["bpc"]
+    flat = [x for L, x in by.items() if L >= 16]
+    assert len(flat) >= 3 and not any(report.bound_change(x, y)[1] for x in flat for y in flat)
+    assert report.bound_change(ar, by[1])[1] and by[1]["bpc"] > ar["bpc"]
+    # "A GPT with its key/value cache writes a window in less time than any diffusion sampler, at batch 1 and at
+    # batch 8"
+    assert said("at batch 1 and at batch 8")
+    s = r["samplers"]
+    assert s["batches"] == [1, 8] and "CPU" in s["device"]
+    assert all(t[str(bs)] > s["seconds"]["autoregressive"][str(bs)] for n, t in s["seconds"].items()
+               if n != "autoregressive" for bs in s["batches"] if t[str(bs)] is not None)
+
+
+def test_part_9s_words_on_the_training_curve_hold_in_the_data(results, report):
+    """Part 9: "their real words over the last thousand steps move within noise"; "for the absorbing model those 16
+    and Part 9's 64 differ by more than two standard errors"; the samples drawn while training are 16 per point."""
+    r = results["gpu"]
+    text = next("".join(c["source"]) for c in CELLS if "The autoregressive model peaks early" in "".join(c["source"]))
+    assert "move within noise" in text and "16 per point, at 128 Tweedie steps" in text
+    assert "For the absorbing model those 16 and Part 9's 64 differ by more than two standard errors" in text
+    for g in ("absorbing", "uniform"):
+        a, b = [p for p in r["training_curve"][g] if "real_words" in p][-2:]
+        assert b["step"] - a["step"] == 1000 and b["samples"] == 16 and r["best_steps"][g] == b["step"]
+        assert not report.beyond_noise(a, b, "real_words")
+        part9 = next(x for x in r["quality"]["runs"][f"{g}/tweedie"] if x["steps"] == 128)
+        assert report.beyond_noise(b, part9, "real_words") == (g == "absorbing")
+    assert len(report.late_training_lines(r)) == 2
+
+
+def test_the_number_on_the_bregman_picture_is_the_bar_it_draws(nb, figures):
+    "Part 5's figure: the red bar runs from the tangent at s up to K at r, and its length is the term and its label."
+    import matplotlib.pyplot as plt
+    fig = figures.plot_score_entropy(nb.score_divergence)
+    ax = fig.axes[0]
+    (segment,) = [seg for coll in ax.collections for seg in coll.get_segments()]       # the one bar
+    (x0, y0), (x1, y1) = segment
+    s, r = torch.tensor(fig.bregman["s"], dtype=torch.float64), torch.tensor(fig.bregman["r"], dtype=torch.float64)
+    K = lambda a: a * (a.log() - 1)
+    assert x0 == x1 == r.item()                                                          # drawn at the true ratio
+    assert abs(y0 - (K(s) + s.log() * (r - s)).item()) < 1e-12 and abs(y1 - K(r).item()) < 1e-12
+    term = nb.score_divergence(s.log(), r.log()).item()
+    assert abs((y1 - y0) - term) < 1e-12
+    label = next(t.get_text() for t in ax.get_legend().get_texts() if "gap" in t.get_text())
+    assert label.endswith(f"{term:.2f}")
+    plt.close(fig)

@@ -62,7 +62,9 @@ def test_one_repository_url_for_the_badges_and_the_setup_cell():
 
 
 def test_contents_list_names_every_part():
-    intro = "".join(CELLS[0]["source"])
+    "Part 0 opens with the contents (the first screen holds the idea, the picture and the recipe)."
+    intro = next("".join(c["source"]) for c in CELLS if "".join(c["source"]).startswith("## Part 0:"))
+    assert "**Contents**" in intro
     parts = [re.match(r"## Part (\d+): (.*)", "".join(c["source"])) for c in CELLS if c["cell_type"] == "markdown"]
     numbers = [m.group(1) for m in parts if m]
     assert numbers == [str(i) for i in range(len(numbers))]
