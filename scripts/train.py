@@ -161,6 +161,7 @@ def main(argv=None):
         say(f"{name}: {history['last_step']} steps in {seconds:.0f} s ({metrics['chars_per_s'] / 1e6:.2f} M chars/s); "
             f"best validation bound {history['best_val_bpc']:.4f} bits/char at step {history['best_step']}", flush=True)
     if dist.is_initialized():
+        dist.barrier()                      # every rank done (rank 0 has written) before gloo's threads are torn down
         dist.destroy_process_group()
 
 
