@@ -414,7 +414,8 @@ def _palette_image(colours):
 
 
 # ------------------------------------------------------------------------------ Parts 4 and 5: the heart of it
-def plot_concrete_score(context, scores, jumps, true_char, title, top=10):
+def plot_concrete_score(context, scores, jumps, true_char, title, top=10,
+                        score_title="the concrete score (red: the original character)"):
     """Part 4: the concrete score at one masked position of a real passage, s_y = p_t(y)/p_t(x) for each character y
     (`scores`, a dict), and what the reverse process does with it in one step: `jumps`, the probability of becoming
     each y (the rest stays masked). `context`: the passage around the position, which is shown as [_]."""
@@ -425,7 +426,7 @@ def plot_concrete_score(context, scores, jumps, true_char, title, top=10):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     axes[0].bar([shown(c) for c in best], [scores[c] for c in best], color=[colour(c) for c in best])
     axes[0].set(yscale="log", ylabel="s_y = p_t(y) / p_t(x)", xlabel="character y at the masked position",
-                title="the concrete score (red: the original character)")
+                title=score_title)
     stay = 1 - sum(jumps.values())
     labels, values = ["stay masked"] + [f"becomes {shown(c)}" for c in best], [stay] + [jumps[c] for c in best]
     axes[1].barh(labels[::-1], values[::-1], color=(["C7"] + [colour(c) for c in best])[::-1])

@@ -563,6 +563,8 @@ def stored_blocks(shipped_dir):
     print(f"[blocks: read from {path}; {len(blocks['rows'])} models of the {next(iter(rows))['train']['preset']} "
           f"preset, on Tiny Shakespeare, trained on {', '.join(f'{d} ({t})' for d, t in trained)}, measured on "
           f"{blocks['measured_on']} ({blocks['date']}) by scripts/block_sweep.py]")
+    from report import block_scale                  # (report builds on this module)
+    print(f"The sweep's models: {block_scale(blocks)}.")
     return blocks
 
 
