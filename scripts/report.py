@@ -512,8 +512,8 @@ def block_findings(blocks):
     key, key1 = f"{S['long']}/{b}", f"{S['long']}/1"
     secs = ", ".join(f"{r['seconds'][key]:.1f} s (L′ = {r['block_len']})" for r in absorbing)
     out.append(f"**Speed.** Writing {S['long']:,} characters, {S['long'] // blocks['context']} times the context, at "
-               f"batch {b} (on the machine named above the table): {secs}, against {ar['seconds'][key]:.1f} s for the "
-               f"GPT with its cache "
+               f"batch {b} (on the CPU that the sweep's caption names): {secs}, against {ar['seconds'][key]:.1f} s for "
+               f"the GPT with its cache "
                f"(batch 1: " + ", ".join(f"{r['seconds'][key1]:.1f}" for r in absorbing)
                + f" and {ar['seconds'][key1]:.1f} s). Every model makes about one network call per character; a call "
                f"on L′ positions costs more as L′ grows, and each finished block costs one more call to cache it. "
