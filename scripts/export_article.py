@@ -36,6 +36,11 @@ STYLE = """<style>
 </style>"""
 
 
+def saved_names(source):
+    "The file names a cell saves its figures under (assets/NAME or save_figure(..., \"fig-...\")), in order."
+    return [a or b + ".png" for a, b in ASSET.findall(source)]
+
+
 def collapsed(cell):
     "A cell the notebook shows folded: a Colab form, or a cell whose source JupyterLab and VS Code hide."
     md = cell.get("metadata", {})
@@ -52,7 +57,7 @@ def repository(nb):
 def figure_outputs(cell, root):
     """Each image output of a code cell as an <img> with its caption as alt text, at the resolution of the file the
     cell saves under root/assets/ where there is one (the notebook keeps a smaller copy)."""
-    named = [a or b + ".png" for a, b in ASSET.findall(cell.source)]
+    named = saved_names(cell.source)
     caption = CAPTION.search(cell.source)
     alt = html.escape(caption.group(1) if caption else "a figure of the notebook", quote=True)
     for output in cell.outputs:
@@ -122,7 +127,7 @@ def extract_figures(nb):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        named = [a or b + ".png" for a, b in ASSET.findall(cell.source)]     # what the cell saves, if it says
+        named = saved_names(cell.source)                                     # what the cell saves, if it says
         for output in cell.outputs:
             data = output.get("data", {})
             if "text/html" in data:

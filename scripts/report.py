@@ -297,8 +297,7 @@ def findings(r):
                    f"{pm(sampler_quality(s, tw), 'real_words')} at {tw.split()[1]} steps "
                    f"({change(sampler_quality(s, tw), fh, 'real_words')}; {fh['samples']} samples each). On the CPU "
                    f"of the sampler table it takes {ratio:.1f}× the autoregressive model's time at batch "
-                   f"{s['batches'][0]} "
-                   f"({lo:.1f}–{hi:.1f}× over {s['repeats']} runs).")
+                   f"{s['batches'][0]} ({lo:.1f}–{hi:.1f}× over {s['repeats']} runs).")
     inf = r.get("infill")
     if inf and "ngram" in inf["runs"].get("absorbing/tweedie", {}):
         fill, cont = inf["runs"]["absorbing/tweedie"], inf["runs"].get("autoregressive/prefix")
@@ -346,12 +345,12 @@ def findings(r):
 
 def late_training_lines(r):
     """Part 9: for each diffusion model whose run drew samples while training, its real words at the last two such
-    evaluations, and the last against Part 9's samples of the same weights (128 Tweedie steps) when the weights kept
-    are that last step's."""
+    evaluations, and the last against Part 9's samples of the same weights (QUALITY_STEPS Tweedie steps, the sampler
+    of the run's own samples) when the weights kept are that last step's."""
     out = []
     for g in ("absorbing", "uniform"):
         drawn = [p for p in r["training_curve"].get(g, []) if "real_words" in p][-2:]
-        part9 = next((x for x in r["quality"]["runs"].get(f"{g}/tweedie", []) if x["steps"] == 128), None)
+        part9 = next((x for x in r["quality"]["runs"].get(f"{g}/tweedie", []) if x["steps"] == QUALITY_STEPS), None)
         if part9 and len(drawn) == 2 and r["best_steps"][g] == drawn[1]["step"]:
             a, b = drawn
             out.append(f"{g}: real words {pm(a, 'real_words')} at step {a['step']:,}, {pm(b, 'real_words')} at "
@@ -360,17 +359,12 @@ def late_training_lines(r):
     return out
 
 
-SUMMARY_STEPS = 128          # Part 13's table: the Tweedie rows at this many steps (Part 9's quality row)
-
-
 def summary_rows(r):
     """Part 13's table as rows (model, bits/char, its se or None for an exact NLL, a quality row, seconds for
     `length` characters at batch 1 or None): the GPT, absorbing diffusion by Tweedie and by first hitting, uniform."""
     b, q, s = r["bits_per_char"], r["quality"], r.get("samplers", {})
     sec = lambda name: (s.get("seconds", {}).get(name) or {}).get("1")
-    def tweedie(g):                        # the row at SUMMARY_STEPS steps, or the nearest below (smaller runs)
-        rows = q["runs"][f"{g}/tweedie"]
-        return max((x for x in rows if x["steps"] <= SUMMARY_STEPS), key=lambda x: x["steps"], default=rows[0])
+    tweedie = lambda g: quoted(q["runs"][f"{g}/tweedie"])
     n = tweedie("absorbing")["steps"]
     rows = [("GPT, left to right with its cache", b["autoregressive"]["bpc"], None, q["ar_samples"],
              sec("autoregressive")),
@@ -490,8 +484,7 @@ def block_findings(blocks):
                 f"loss was, which can depend on L′ too; the sweep measures their sum.")
         if one_real and first["bpc"] > ar["bpc"]:
             line += (f" At L′ = 1 no character is predicted out of order, yet the bound is {one} above the GPT's: the "
-                     f"two "
-                     f"estimate the same conditionals, but the GPT's loss reads every character exactly, while the "
+                     f"two estimate the same conditionals, but the GPT's loss reads every character exactly, while the "
                      f"block bound's reads a character only when it is masked (probability t), weighted 1/t, a "
                      f"noisier estimate of the same loss at equal steps (our reading, not measured here; BD3-LM "
                      f"report the same gap at L′ = 1 and trace it to this variance).")

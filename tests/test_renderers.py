@@ -94,7 +94,7 @@ def test_the_readme_opens_with_the_picture_the_badge_and_the_two_commands():
 def shipped(i, img):
     "A figure as the post shows it: the file the cell saves under assets/ (full resolution), else the notebook's copy."
     cell = CELLS[i]
-    names = [a or b + ".png" for a, b in export_article.ASSET.findall(src(cell))]
+    names = export_article.saved_names(src(cell))
     k = [x for j, x in FIGURES if j == i].index(img)
     if k < len(names) and (ROOT / "assets" / names[k]).is_file():
         return base64.b64encode((ROOT / "assets" / names[k]).read_bytes()).decode()
