@@ -156,7 +156,9 @@ def export(outdir, notebook=NOTEBOOK):
         raise SystemExit(f"{outdir} is a file: give a folder for the page, the Markdown and its figures")
     nb = reader_view(nbformat.read(notebook, as_version=4), notebook.parent)
     resources = {"metadata": {"name": TITLE, "path": str(notebook.parent)}}
-    page, _ = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
+    # (no embed_images: it re-parses each block of raw HTML in the Markdown alone, which closes the contents'
+    # <details> before its list; figures are data URIs already, and a test keeps every src inside the page)
+    page, _ = HTMLExporter(template_name="lab", exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb, resources=copy.deepcopy(resources))
     md_nb = copy.deepcopy(nb)
     for cell in md_nb.cells:

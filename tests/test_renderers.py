@@ -108,6 +108,7 @@ def test_the_web_page_shows_every_figure_hides_collapsed_code_and_its_links_work
     imgs = re.findall(r"<img\b[^>]*>", page)
     assert len(imgs) >= len(FIGURES) and all(re.search(r"""alt=("[^"]{8,}"|'[^']{8,}')""", tag) for tag in imgs)
     assert "max-width: 45em" in page                                           # a column of readable width
+    assert re.search(r"<details><summary><b>Contents</b>.*?</summary>\s*<ol start=\"0\">", page, re.S)  # folded
     assert not re.findall(r"""href=["'](?!#|https?://)""", page)               # every link resolves from the page
     assert "<IPython.core.display" not in html.unescape(page)
     text = html.unescape(page)

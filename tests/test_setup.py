@@ -62,9 +62,9 @@ def test_one_repository_url_for_the_badges_and_the_setup_cell():
 
 
 def test_contents_list_names_every_part():
-    "Part 0 opens with the contents (the first screen holds the idea, the picture and the recipe)."
-    intro = next("".join(c["source"]) for c in CELLS if "".join(c["source"]).startswith("## Part 0:"))
-    assert "**Contents**" in intro
+    "The first cell ends with the contents, folded (the first screen holds the idea, the picture and the recipe)."
+    intro = "".join(CELLS[0]["source"])
+    assert re.search(r"<details><summary><b>Contents</b>.*</summary>\n\n0\. \[.*</details>$", intro, re.S)
     parts = [re.match(r"## Part (\d+): (.*)", "".join(c["source"])) for c in CELLS if c["cell_type"] == "markdown"]
     numbers = [m.group(1) for m in parts if m]
     assert numbers == [str(i) for i in range(len(numbers))]
