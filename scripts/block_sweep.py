@@ -12,6 +12,7 @@ absorbing model itself: with one block the block bound is the bound of Part 5 dr
 so the absorbing model is trained once and stands at that end.
 """
 import argparse
+import json
 import pathlib
 import sys
 
@@ -20,7 +21,24 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # name: (graph, L'); L' = 0 is the plain model (for diffusion, one block: L' = the context)
 MODELS = {"autoregressive": ("autoregressive", 0), "absorbing-1": ("absorbing", 1), "absorbing-4": ("absorbing", 4),
           "absorbing-16": ("absorbing", 16), "absorbing-64": ("absorbing", 64), "absorbing": ("absorbing", 0),
-          "uniform-16": ("uniform", 16), "uniform": ("uniform", 0)}
+          "uniform-16": ("uniform", 16), "uniform": ("uniform", 0),
+          # BD3-LM's remedies for the estimator's variance (Part 12): L' = 1 trained with every character masked
+          # (t = 1), and L' = 4 trained on the clipped schedule that `clip` chooses (written to CLIP_FILE)
+          "absorbing-1-masked": ("absorbing", 1), "absorbing-4-clipped": ("absorbing", 4)}
+CLIP_FILE = "clip-search.json"
+
+
+def clip_of(name, out):
+    "The schedule a model trains on: None (U[0, 1]), (1, 1) for the masked L' = 1, the search's choice for -clipped."
+    if name.endswith("-masked"):
+        return 1.0, 1.0
+    if name.endswith("-clipped"):
+        path = pathlib.Path(out) / CLIP_FILE
+        if not path.exists():
+            sys.exit(f"{name}: no {path}: run `python scripts/block_sweep.py clip --out {out}` first (it needs "
+                     f"{name.removesuffix('-clipped')}.pt)")
+        return tuple(json.loads(path.read_text())[name.removesuffix("-clipped")]["chosen"])
+    return None
 
 
 def parse(argv=None):
@@ -49,8 +67,10 @@ def train(args):
             print(f"{name}: trained already ({out / name}.pt)", flush=True)
             continue
         graph, block_len = MODELS[name]
+        clip = clip_of(name, out)
         train_script.main(["--preset", args.preset, "--graph", graph, "--block-len", str(block_len),
-                           "--out", str(out), "--name", name, "--resume-every", "60"])
+                           "--out", str(out), "--name", name, "--resume-every", "60"]
+                          + (["--clip", f"{clip[0]!r},{clip[1]!r}"] if clip else []))
 
 
 def main(argv=None):

@@ -33,6 +33,7 @@ of every generator, history) every `resume_every` seconds, atomically, and the s
 stopped.
 """
 import copy
+import functools
 import os
 import pickle
 import random
@@ -67,6 +68,8 @@ class ScaleConfig(nb.TrainConfig):
     max_seconds: float = None      # stop early (keeping the best weights so far) after this much wall time
     resume_path: str = None        # a resumable training state is written here, and resumed from if present
     resume_every: float = 600.0    # seconds between two writes of that state
+    clip: tuple = None             # block models: train on times (mask rates) from U[β, ω] (Part 12, BD3-LM's clipping)
+    patience: int = None           # stop after this many evaluations without a better validation value
 
 
 def use_compile(tc, dev):
@@ -197,7 +200,12 @@ def train_at_scale(model, train_data, val_data, tc, desc="training", on_eval=Non
     if not compiled:
         fast_rotary(model)
     ema = copy.deepcopy(model).requires_grad_(False)
-    loss_fn = torch.compile(nb.training_loss) if compiled else nb.training_loss        # network and loss
+    loss_fn = nb.training_loss
+    if tc.clip is not None:                                                 # clipped times: block models only
+        if not model.cfg.block_len:
+            raise ValueError("clip (a clipped schedule) is for block models: give the model a block_len")
+        loss_fn = functools.partial(nb.block_loss, clip=tuple(tc.clip))
+    loss_fn = torch.compile(loss_fn) if compiled else loss_fn              # network and loss
     net = model
     if world > 1:
         net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -226,6 +234,9 @@ def train_at_scale(model, train_data, val_data, tc, desc="training", on_eval=Non
         nb.update_ema(ema, model, min(tc.ema_decay, (1 + it) / (10 + it)))
         losses.append(loss.detach())                     # read at evaluations and saves: no sync per step
         out_of_time = stop_now(tc.max_seconds is not None and time.time() - t0 > tc.max_seconds, it, world)
+        patience_out = (tc.patience and st["best"] is not None      # (read at the last evaluation: rank 0's value)
+                        and history["val_step"][-1] - st["best"]["step"] >= tc.patience * tc.eval_interval)
+        out_of_time = out_of_time or stop_now(bool(patience_out), it, world, every=tc.eval_interval)
         if (it + 1) % tc.eval_interval == 0 or it + 1 == tc.max_iters or out_of_time:
             log_losses(history, losses, it + 1)
             if rank == 0:

@@ -49,6 +49,13 @@ def parse(argv=None):
     ap.add_argument("--dropout", type=float)
     ap.add_argument("--block-len", type=int, default=0,
                     help="block diffusion (Part 12): blocks of this many characters, written left to right; 0: none")
+    ap.add_argument("--clip", type=parse_clip, metavar="BETA,OMEGA",
+                    help="block models: train on mask rates from U[BETA, OMEGA] (BD3-LM's clipped schedule; 1,1: every "
+                         "character masked); the validation bound keeps U[0, 1]")
+    ap.add_argument("--train-chars", type=int, help="train on only the first this many characters of the training "
+                                                     "split (the data-scarce runs of scripts/data_sweep.py)")
+    ap.add_argument("--patience", type=int,
+                    help="stop after this many evaluations without a better validation value (the best is kept)")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="torch.compile the network (default: on CUDA)")
     ap.add_argument("--resume-every", type=float, default=120.0, help="seconds between two resumable states")
@@ -57,6 +64,17 @@ def parse(argv=None):
     for k in KNOBS:
         ap.add_argument("--" + k.replace("_", "-"), type=type(1.0) if k == "lr" else int)
     return ap.parse_args(argv)
+
+
+def parse_clip(text):
+    "'0.3,0.8' -> (0.3, 0.8), with 0 <= β <= ω <= 1."
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give two numbers, BETA,OMEGA, such as 0.3,0.8") from None
+    if not 0 <= lo <= hi <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= BETA <= OMEGA <= 1")
+    return lo, hi
 
 
 def setup_distributed():
@@ -114,6 +132,11 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
     say = print if rank == 0 else (lambda *a, **k: None)
     _, vocab, train_data, val_data = load_data(nb)
+    if args.train_chars:
+        if args.train_chars <= nb.P["block_size"]:
+            sys.exit(f"train.py: --train-chars {args.train_chars} is shorter than a window of "
+                     f"{nb.P['block_size'] + 1} characters: give more")
+        train_data = train_data[:args.train_chars]
     P = dict(nb.P, **{k: getattr(args, k) for k in KNOBS if getattr(args, k) is not None})
     try:
         cfg = nb.build_config(P, len(vocab), args.graph, block_len=args.block_len,
@@ -131,7 +154,8 @@ def main(argv=None):
     else:
         model = nb.DiffusionGPT(cfg).to(dev)
     tc = scale.ScaleConfig(**{k: P[k] for k in KNOBS}, seed=seed, compile=args.compile,
-                        resume_path=str(out / f"{name}.state.pt"), resume_every=args.resume_every)
+                        resume_path=str(out / f"{name}.state.pt"), resume_every=args.resume_every,
+                        clip=args.clip, patience=args.patience)
     tc.compile = scale.use_compile(tc, dev)    # decided for the preset's length, before a budget sets max_iters
 
     plan_path, rate = out / f"{name}.plan.json", None
@@ -155,7 +179,7 @@ def main(argv=None):
     seconds = time.time() - t0
     if rank == 0:
         metrics = run_metrics(history, tc, cfg, dev, args.preset, world, init_from=args.init_from,
-                              probe_steps_per_s=rate)
+                              probe_steps_per_s=rate, clip=args.clip, train_chars=len(train_data))
         nb.save_checkpoint(str(out / f"{name}.pt"), ema, vocab, history["best_step"], metrics)
         nb.atomic_write(str(out / f"{name}.json"), lambda f: f.write(json.dumps(metrics, default=str)), mode="w")
         say(f"{name}: {history['last_step']} steps in {seconds:.0f} s ({metrics['chars_per_s'] / 1e6:.2f} M chars/s); "
