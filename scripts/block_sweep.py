@@ -5,6 +5,9 @@ two ends, and the uniform graph in blocks; then their bounds, samples and timing
     python scripts/block_sweep.py train --preset cpu --out runs/blocks --only absorbing-1,absorbing-16
     python scripts/block_sweep.py measure --out runs/blocks --results assets/results.json
     python scripts/block_sweep.py measure --out runs/blocks --parts bound,samples --only absorbing-1   # as they finish
+    python scripts/block_sweep.py clip --out runs/blocks          # BD3-LM's search for L' = 4 and 16 (after they train)
+    python scripts/block_sweep.py variance --out runs/blocks      # the estimator's variance at each model's weights
+    python scripts/block_sweep.py errors --out runs/blocks        # reported standard errors against 10 evaluations
 
 Every model is trained by scripts/train.py (the notebook's recipe: the same steps, batches and seed, so the same
 windows), one after another; a model whose checkpoint exists is skipped. L' = 256, the whole context, is Part 5's
@@ -43,11 +46,12 @@ def clip_of(name, out):
 
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["train", "measure"])
+    ap.add_argument("what", choices=["train", "measure", "clip", "variance", "errors"])
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", help="comma-separated names of " + ", ".join(MODELS))
     ap.add_argument("--results", default="assets/results.json")
+    ap.add_argument("--evaluations", type=int, default=10, help="errors: independent evaluations of each bound")
     ap.add_argument("--parts", default="bound,samples,timings",
                     help="what `measure` measures: bound, samples, timings (time on an idle machine)")
     args = ap.parse_args(argv)
@@ -73,15 +77,81 @@ def train(args):
                           + (["--clip", f"{clip[0]!r},{clip[1]!r}"] if clip else []))
 
 
+def store(args, update):
+    "results.json's entry \"blocks\", changed by update(entry) and written at once (atomically)."
+    import measure
+    res = json.load(open(args.results))
+    update(res.setdefault("blocks", {}))
+    measure.nb().atomic_write(args.results, lambda f: f.write(json.dumps(res, indent=1)), mode="w")
+
+
+def loaded(args, names):
+    "(name, model) for those of `names` trained under --out, with the data."
+    from notebook import load_data
+    from annotated_diffusion import load_checkpoint, pick_device, windows_of
+    import measure
+    _, vocab, train_data, val_data = load_data(measure.nb())
+    dev = pick_device()
+    for name in names:
+        path = pathlib.Path(args.out) / f"{name}.pt"
+        if not path.exists():
+            print(f"{name}: not trained yet ({path}); skipped", flush=True)
+            continue
+        model = load_checkpoint(str(path), None, vocab, dev)[0]
+        yield name, model, train_data, windows_of(val_data, model.cfg.block_size)
+
+
+def search_clips(args):
+    "BD3-LM's clip search at L' = 4 and 16: into --out's CLIP_FILE (training reads it) and results.json."
+    import variance
+    found = {name: variance.clip_search(model, val) for name, model, _, val in loaded(args, ["absorbing-4",
+                                                                                             "absorbing-16"])}
+    for name, f in found.items():
+        var = {tuple(r["clip"]): r["variance"] for r in f["grid"]}
+        print(f"{name}: least variance with t ~ U{tuple(f['chosen'])}: {var[tuple(f['chosen'])]:.4f} (nats/char)², "
+              f"against {var[(0.0, 1.0)]:.4f} with U[0, 1]; {f['draws']} draws of {f['windows']} windows", flush=True)
+    path = pathlib.Path(args.out) / CLIP_FILE
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(dict(old, **found), indent=1))
+    store(args, lambda e: e.setdefault("clip_search", {}).update(found))
+
+
+def variances(args):
+    "The estimator's variance at each model's weights: `variance` in each row of results.json's sweep."
+    import variance
+    for name, model, train_data, val in loaded(args, args.names):
+        v = variance.variance_row(model, train_data, val, clip=clip_of(name, args.out) or (0.0, 1.0))
+        print(f"{name}: bound sd {v['bound_sd']:.3f} bits/char per window, training loss sd {v['train_loss_sd']:.3f}, "
+              f"gradient noise {v['grad_fixed_batch']['noise']:.3f} (one batch), "
+              f"{v['grad_fresh_batches']['noise']:.3f} (fresh batches), loss share {v['loss_share']:.3f}", flush=True)
+        store(args, lambda e, name=name, v=v: e["rows"].setdefault(name, {}).update(variance=v))
+
+
+def errors(args):
+    "Reported standard errors against the spread of independent evaluations, at L' = 1 and 4 (and t = 1 at L' = 1)."
+    import variance
+    names = [n for n in ("absorbing-1", "absorbing-4", "absorbing-1-masked") if n in args.names or not args.only]
+    for name, model, _, val in loaded(args, names):
+        found = {"bound": variance.repeat_bound(model, val, args.evaluations, passes=4)}
+        if model.cfg.block_len == 1:                # any law of t gives L' = 1's bound: t = 1 has the least variance
+            found["t1"] = variance.repeat_bound(model, val, args.evaluations, passes=2, clip=(1.0, 1.0))
+        for k, r in found.items():
+            print(f"{name} ({k}): {r['evaluations']} evaluations of {r['passes']} passes: mean {r['mean']:.4f}, "
+                  f"spread {r['spread']:.4f}, mean reported error {r['mean_se']:.4f}", flush=True)
+        store(args, lambda e, name=name, found=found: e.setdefault("error_bars", {}).update({name: found}))
+
+
 def main(argv=None):
     args = parse(argv)
     if args.what == "train":
-        train(args)
-    else:
-        from notebook import load_notebook
-        load_notebook(args.preset)                  # the notebook's definitions, which the measures call
+        return train(args)
+    from notebook import load_notebook
+    load_notebook(args.preset)                      # the notebook's definitions, which the measures call
+    if args.what == "measure":
         import measure
         measure.block_sweep_results(args.out, args.names, args.results, parts=tuple(args.parts.split(",")))
+    else:
+        {"clip": search_clips, "variance": variances, "errors": errors}[args.what](args)
 
 
 if __name__ == "__main__":
