@@ -222,7 +222,7 @@ def plot_training(curve, quality):
     return fig
 
 
-# ----------------------------------------------- Parts 11 and 13: sampling beyond the paper, and the appendix
+# ----------------------------------------------- Parts 11 and 15: sampling beyond the paper, and the appendix
 
 
 def _refs(ax, quality, key, **kw):
@@ -232,7 +232,7 @@ def _refs(ax, quality, key, **kw):
 
 
 def plot_samplers(samplers, quality):
-    """Every sampler of 13.1 at each batch size (filled: the first, hollow: the second), one colour per kind. Left:
+    """Every sampler of 15.1 at each batch size (filled: the first, hollow: the second), one colour per kind. Left:
     real words (± one se) against seconds, the run-to-run range as horizontal bars, Tweedie's steps written beside
     each point. Right: the seconds themselves, the median of the runs with their range, on a log axis."""
     import matplotlib.pyplot as plt
@@ -307,7 +307,7 @@ def plot_pages(pages, quality):
 
 
 def plot_knobs(knobs, quality, data_bits):
-    "Each knob setting of 13.3: quality against unigram entropy (diversity), ± one standard error each way."
+    "Each knob setting of 15.3: quality against unigram entropy (diversity), ± one standard error each way."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
     colour = lambda k: "C3" if "order" in k else "C1" if "top_p" in k else "C0" if "temperature" in k else "k"
@@ -509,4 +509,78 @@ def plot_blocks(blocks):
                            (Ls[-1], get(absorbing[-1])[0], "one block", "C0", ("left", "below", "above"))])
     fig.suptitle(f"block diffusion from L′ = 1 to one block ({scale})", fontsize=10)
     _legend_below(fig, *axes[0].get_legend_handles_labels())
+    return fig
+
+
+def plot_variance(blocks):
+    """Part 12: how noisy each model's training loss and gradient are at its weights, against the block length, with
+    BD3-LM's remedies marked; and, when searched, the variance of the training loss over clipped intervals."""
+    import matplotlib.pyplot as plt
+    from report import REMEDIES, block_rows, variance_label
+    absorbing, ar, _ = block_rows(blocks)
+    sweep = [r for r in absorbing if "variance" in r]
+    remedies = [blocks["rows"][k] for k in REMEDIES if "variance" in blocks["rows"].get(k, {})]
+    searched = [k for k in ("absorbing-4", "absorbing-16") if k in blocks.get("clip_search", {})]
+    fig, axes = plt.subplots(1, 2 + len(searched), figsize=(4.2 * (2 + len(searched)), 3.8), layout="constrained")
+    panels = [("sd of the training loss (nats/char)", lambda v: v["train_loss_sd"]),
+              ("gradient noise on one batch, E|g − ḡ|² / |ḡ|²", lambda v: v["grad_fixed_batch"]["noise"])]
+    Ls = [r["block_len"] for r in sweep]
+    for ax, (title, get) in zip(axes, panels, strict=False):
+        ax.plot(Ls, [get(r["variance"]) for r in sweep], "o-", color="C0", label="absorbing block diffusion, U[0, 1]")
+        for r, (m, c) in zip(remedies, [("^", "C1"), ("s", "C4")], strict=False):
+            ax.plot([r["block_len"]], [get(r["variance"])], m, color=c, ms=8, label=variance_label(r))
+        if ar and "variance" in ar:
+            ax.axhline(get(ar["variance"]), color="C3", ls=":", label="GPT (exact: no draw)")
+        ax.set_xscale("log", base=2)
+        ax.set(xticks=Ls, xticklabels=[str(L) for L in Ls], xlabel="block length L′ (characters)", title=title)
+        ax.set_ylim(bottom=0)
+    for ax, name in zip(axes[2:], searched, strict=True):
+        s = blocks["clip_search"][name]
+        grid = sorted({x for r in s["grid"] for x in r["clip"]})
+        img = torch.full((len(grid), len(grid)), float("nan"))
+        for r in s["grid"]:
+            img[grid.index(r["clip"][0]), grid.index(r["clip"][1])] = math.log10(r["variance"])
+        n = len(grid)
+        im = ax.imshow(img.numpy(), origin="lower", cmap="viridis", extent=(-0.5, n - 0.5, -0.5, n - 0.5))
+        ticks = list(range(0, len(grid), 2))
+        ax.set_xticks(ticks, [f"{grid[i]:g}" for i in ticks]); ax.set_yticks(ticks, [f"{grid[i]:g}" for i in ticks])
+        lo, hi = s["chosen"]
+        ax.plot([grid.index(hi)], [grid.index(lo)], "*", color="white", ms=14, mec="k", label="least variance")
+        ax.plot([grid.index(1.0)], [grid.index(0.0)], "o", color="white", ms=8, mec="k", label="U[0, 1]")
+        ax.set(xlabel="ω (highest mask rate)", ylabel="β (lowest mask rate)",
+               title=f"L′ = {blocks['rows'][name]['block_len']}: log10 variance of the loss, t ~ U[β, ω]")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h); labels.append(lab)
+    _legend_below(fig, handles, labels)
+    return fig
+
+
+def plot_epochs(epochs):
+    """Part 13: validation bits/char against epochs over the same U characters, the GPT (dropout 0 and 0.2) and
+    absorbing diffusion, one panel per U; each curve's best point marked."""
+    import matplotlib.pyplot as plt
+    from report import epoch_groups
+    groups = epoch_groups(epochs)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), layout="constrained", squeeze=False)
+    for ax, (u, g) in zip(axes[0], groups.items(), strict=True):
+        curves = [(r, "C3", "-" if r["dropout"] == 0 else "--", f"GPT, dropout {r['dropout']:g}")
+                  for r in sorted(g["gpts"], key=lambda r: r["dropout"])]
+        if g.get("diffusion"):
+            curves.append((g["diffusion"], "C0", "-", "absorbing diffusion (bound)"))
+        lows = []
+        for r, c, ls, label in curves:
+            ax.plot(r["epochs"], r["val_bpc"], ls, color=c, label=label)
+            i = min(range(len(r["val_bpc"])), key=r["val_bpc"].__getitem__)
+            ax.plot([r["epochs"][i]], [r["val_bpc"][i]], "o", color=c, ms=5)
+            lows.append(r["val_bpc"][i])
+        ax.set_xscale("log")
+        ax.set_ylim(min(lows) - 0.15, min(lows) + 1.6)
+        ax.set(xlabel="epochs (passes over the U characters)", ylabel="validation bits/char",
+               title=f"U = {u:,} characters")
+    _legend_below(fig, *axes[0][0].get_legend_handles_labels())
+    fig.suptitle("the same held-out text, validated as training goes (• each curve's best)", fontsize=10)
     return fig

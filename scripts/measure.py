@@ -1,6 +1,6 @@
 """The notebook's appendix, in three modules by job. This one measures; `figures.py` draws; `report.py` words.
 
-Nothing here is part of the lesson. These are the sweeps, timings and judges of Parts 9 to 14 and the bookkeeping
+Nothing here is part of the lesson. These are the sweeps, timings and judges of Parts 9 to 15 and the bookkeeping
 of `assets/results.json` that turn the notebook's functions into the numbers it prints. The notebook imports the
 three modules after making its own definitions importable as `annotated_diffusion`; scripts and tests get them
 through the one loader, `scripts/notebook.py`. Each function imports what it uses from the notebook when it is
@@ -37,7 +37,7 @@ SIZES["gpu"] = dict(SIZES["cpu"], quality_samples=64, corrector_samples=64, infi
                     sampler_batches=[1, 32])
 
 
-# The sampler knobs of Part 14.3 ({} is the exact sampler).
+# The sampler knobs of Part 15.3 ({} is the exact sampler).
 KNOB_SETTINGS = [{}, {"temperature": 0.8}, {"temperature": 0.6}, {"top_p": 0.9}, {"top_p": 0.7},
                  {"order": "confidence"}]
 
@@ -289,7 +289,7 @@ def measure_infill(models, judge, windows, n_pass, hole_len, steps, seed, device
     return res
 
 
-# ------------------------------------------------------------------------------------ Part 14.1: every sampler, timed
+# ------------------------------------------------------------------------------------ Part 15.1: every sampler, timed
 
 
 def synchronize(device):
@@ -379,7 +379,7 @@ def speedup(samplers, slow, fast, b):
     return m1 / m2, lo1 / hi2, hi1 / lo2
 
 
-# --------------------------------------------------------------------------------- Part 14.2: longer than the context
+# --------------------------------------------------------------------------------- Part 15.2: longer than the context
 
 
 def quality_along(pages, vocab, judge, lexicon, stretch):
@@ -409,7 +409,7 @@ def save_pages(pages, path):
     nb().atomic_write(path, lambda f: f.write(blob), mode="w")
 
 
-# ----------------------------------------------------------------------------------------------- Part 14.3: the knobs
+# ----------------------------------------------------------------------------------------------- Part 15.3: the knobs
 
 
 def knob_sweep(model, judge, vocab, lexicon, L, settings, n_samples, seed, device):
@@ -566,6 +566,22 @@ def stored_blocks(shipped_dir):
     from report import block_scale                  # (report builds on this module)
     print(f"The sweep's models: {block_scale(blocks)}.")
     return blocks
+
+
+def stored_epochs(shipped_dir):
+    "Part 13's data-scarce runs as results.json keeps them (the entry \"epochs\"), saying where and when they ran."
+    path = os.path.join(shipped_dir, "results.json")
+    epochs = json.load(open(path)).get("epochs") if os.path.exists(path) else None
+    if not epochs or not epochs.get("rows"):
+        raise FileNotFoundError(f"{path} holds no data-scarce runs: train and measure them with scripts/data_sweep.py "
+                                f"(its docstring gives the two commands)")
+    rows = epochs["rows"].values()
+    trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in rows})
+    cpu_hours = sum(r["train"]["seconds"] for r in rows) / 3600
+    print(f"[epochs: read from {path}; {len(epochs['rows'])} runs of the cpu preset's network, trained on "
+          f"{', '.join(f'{d} ({t})' for d, t in trained)} ({cpu_hours:.1f} hours in all), measured on "
+          f"{epochs['measured_on']} ({epochs['date']}) by scripts/data_sweep.py]")
+    return epochs
 
 
 def block_sweep_results(out, names, results_path, seed=1337, S=None, parts=("bound", "samples", "timings")):

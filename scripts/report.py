@@ -1,6 +1,6 @@
 """The notebook's appendix: wording. The measurements in words, every number read from `assets/results.json`.
 
-The lines each measured section prints, the findings of Part 13 and the README, and the README's generated tables.
+The lines each measured section prints, the findings of Part 14 and the README, and the README's generated tables.
 One rule runs through all of it: a difference is worded as one only beyond two standard errors of the difference,
 otherwise it is noise. `python scripts/report.py readme` rewrites the README's generated blocks.
 """
@@ -61,7 +61,7 @@ def quoted(rows):
     return max(below, key=lambda r: r["steps"])
 
 
-# ----------------------------------------------------------------------------- the findings of Part 13 and the README
+# ----------------------------------------------------------------------------- the findings of Part 14 and the README
 
 
 # nanoGPT's published anchor (its README, "quick start"): the best validation loss of its shakespeare_char baby GPT,
@@ -165,7 +165,7 @@ def infill_lines(res):
 
 
 def samplers_table(res):
-    "The markdown table of Part 14.1 (and the README's), from one entry of results.json."
+    "The markdown table of Part 15.1 (and the README's), from one entry of results.json."
     s = res["samplers"]
     big = max(s["batches"])
     n = sampler_quality(s, "autoregressive")["samples"]
@@ -360,7 +360,7 @@ def late_training_lines(r):
 
 
 def summary_rows(r):
-    """Part 13's table as rows (model, bits/char, its se or None for an exact NLL, a quality row, seconds for
+    """Part 14's table as rows (model, bits/char, its se or None for an exact NLL, a quality row, seconds for
     `length` characters at batch 1 or None): the GPT, absorbing diffusion by Tweedie and by first hitting, uniform."""
     b, q, s = r["bits_per_char"], r["quality"], r.get("samplers", {})
     sec = lambda name: (s.get("seconds", {}).get(name) or {}).get("1")
@@ -379,7 +379,7 @@ def summary_rows(r):
 
 
 def summary_table(r):
-    "Part 13's one table: bits/char, real words and seconds per sample for each model and sampler, and its caption."
+    "Part 14's one table: bits/char, real words and seconds per sample for each model and sampler, and its caption."
     s, q = r.get("samplers", {}), r["quality"]
     length = s.get("length", r.get("block_size"))
     lines = [f"| model | bits/char (lower is better) | real words | seconds for {length} characters |",
@@ -392,9 +392,9 @@ def summary_table(r):
     windows = r["bits_per_char"]["absorbing"].get("windows")
     caption = (f"Bits per character on {windows or 'the'} validation windows (Part 9); "
                f"real words in {q['samples']} samples of {length} characters each"
-               + (f" ({s['quality']['first hitting']['samples']} for first hitting, Part 14.1)"
+               + (f" ({s['quality']['first hitting']['samples']} for first hitting, Part 15.1)"
                   if "first hitting" in s.get("quality", {}) else "")
-               + (f"; seconds at batch 1 on {s['device']} (Part 14.1)" if s.get("device") else "") + ".")
+               + (f"; seconds at batch 1 on {s['device']} (Part 15.1)" if s.get("device") else "") + ".")
     return "\n".join(lines), caption
 
 
@@ -403,9 +403,12 @@ def summary_table(r):
 BLOCK_LONG_BATCH = 8      # the batch at which the findings compare seconds (the table gives batch 1 as well)
 
 
+REMEDIES = ("absorbing-1-masked", "absorbing-4-clipped")     # BD3-LM's remedies, beside the sweep (not in it)
+
+
 def block_rows(blocks):
     "The sweep's rows: absorbing diffusion by block length (the last is L' = the context), the GPT, uniform by L'."
-    rows = blocks["rows"]
+    rows = {k: r for k, r in blocks["rows"].items() if k not in REMEDIES}
     absorbing = sorted((r for r in rows.values() if r["graph"] == "absorbing"), key=lambda r: r["block_len"])
     uniform = sorted((r for r in rows.values() if r["graph"] == "uniform"), key=lambda r: r["block_len"])
     return absorbing, rows.get("autoregressive"), uniform
@@ -486,8 +489,8 @@ def block_findings(blocks):
             line += (f" At L′ = 1 no character is predicted out of order, yet the bound is {one} above the GPT's: the "
                      f"two estimate the same conditionals, but the GPT's loss reads every character exactly, while the "
                      f"block bound's reads a character only when it is masked (probability t), weighted 1/t, a "
-                     f"noisier estimate of the same loss at equal steps (our reading, not measured here; BD3-LM "
-                     f"report the same gap at L′ = 1 and trace it to this variance).")
+                     f"noisier estimate of the same loss at equal steps (BD3-LM report the same gap at L′ = 1 and "
+                     f"trace it to this variance; the next section measures it, and what removing it buys).")
         out.append(line)
     q = lambda r: r["quality"]
     said = ", ".join(f"{pm(q(r), 'real_words')} (L′ = {r['block_len']})" for r in absorbing)
@@ -539,6 +542,194 @@ def block_findings(blocks):
                  + (f" and {pm(q(u[whole]), 'real_words')} at L′ = {whole}" if whole != 16 else "") + ".")
         out.append(line)
     return out
+
+
+# ------------------------------------------------------------- Part 12: the estimator's variance, and BD3-LM's remedies
+
+
+def schedule_label(r):
+    "The law of t a model trained on: 'U[0, 1]', 't = 1' or 'U[0.3, 0.8]'."
+    lo, hi = r.get("variance", {}).get("clip") or r.get("clip") or (0.0, 1.0)
+    return "t = 1" if lo == hi == 1 else f"U[{lo:g}, {hi:g}]"
+
+
+def variance_rows(blocks):
+    "The rows measured at fixed weights: the GPT, absorbing by block length, then the remedies."
+    absorbing, ar, _ = block_rows(blocks)
+    rows = [ar] + absorbing + [blocks["rows"][k] for k in REMEDIES if k in blocks["rows"]]
+    return [r for r in rows if r and "variance" in r]
+
+
+def variance_label(r):
+    return block_label(r) + {"absorbing-1-masked": ", every character masked",
+                             "absorbing-4-clipped": ", clipped"}.get(r["name"], "")
+
+
+def variance_table(blocks):
+    "Part 12's second table: at each model's weights, how noisy its loss and its gradient are."
+    lines = ["| model | trained on | characters with a loss | sd of one draw of a window's bound (bits/char) | "
+             "sd of its training loss (nats/char) | gradient noise, one batch | gradient noise, fresh batches |",
+             "|---|---|---|---|---|---|---|"]
+    for r in variance_rows(blocks):
+        v = r["variance"]
+        lines.append(f"| {variance_label(r)} | {schedule_label(r) if r['graph'] != 'autoregressive' else '–'} | "
+                     f"{100 * v['loss_share']:.0f}% | {v['bound_sd']:.3f} | {v['train_loss_sd']:.3f} | "
+                     f"{v['grad_fixed_batch']['noise']:.3f} | {v['grad_fresh_batches']['noise']:.3f} |")
+    v = variance_rows(blocks)[0]["variance"]
+    return "\n".join(lines), (
+        f"Each at its trained weights: a window's bound drawn {v['draws']} times on each of {v['windows']} held-out "
+        f"windows; the gradient of the training loss (batch {v['batch_size']}) drawn {v['batches']} times on one fixed "
+        f"batch (only the times and masks change) and on {v['batches']} fresh batches; gradient noise is "
+        f"E|g − ḡ|² / |ḡ|². The GPT's loss and gradient on a fixed batch are exact (no draw).")
+
+
+def sd_ratio_interval(n, z=1.96):
+    """The range within which (sample sd / true sd) of n normal draws falls 95% of the time (Wilson-Hilferty's
+    approximation of the chi-square quantiles): a spread outside it is a real difference."""
+    k = n - 1
+    q = lambda zz: k * (1 - 2 / (9 * k) + zz * math.sqrt(2 / (9 * k))) ** 3
+    return math.sqrt(q(-z) / k), math.sqrt(q(z) / k)
+
+
+def pooled(e):
+    "The mean of repeated evaluations and its standard error, from their reported errors: (value, se)."
+    return e["mean"], math.sqrt(sum(s * s for s in e["ses"])) / len(e["ses"])
+
+
+def remedy_findings(blocks):
+    """What the variance measurements and BD3-LM's remedies say, every number from results.json's "blocks"; a
+    difference is called one only beyond two standard errors."""
+    rows, out = blocks["rows"], []
+    absorbing, ar, _ = block_rows(blocks)
+    var = {r["name"]: r["variance"] for r in variance_rows(blocks)}
+    sweep = [r for r in absorbing if r["name"] in var]
+    if sweep and ar and ar["name"] in var:
+        sds = ", ".join(f"{var[r['name']]['bound_sd']:.2f}" for r in sweep)
+        noise_ = ", ".join(f"{var[r['name']]['grad_fixed_batch']['noise']:.3f}" for r in sweep)
+        out.append(f"**The variance, measured.** At each model's weights, one draw of a window's bound spreads by "
+                   f"{sds} bits/char (sd) for L′ = {', '.join(str(r['block_len']) for r in sweep)}; the GPT's loss "
+                   f"is exact. On one fixed batch the gradient's noise from the times and masks alone, "
+                   f"E|g − ḡ|²/|ḡ|², is {noise_}, where the GPT's is 0; across fresh batches the GPT's is "
+                   f"{var[ar['name']]['grad_fresh_batches']['noise']:.3f} (the data alone). A diffusion step learns "
+                   f"from "
+                   f"about {100 * var[sweep[0]['name']]['loss_share']:.0f}% of its characters (those masked), a GPT's "
+                   f"from all.")
+    eb = blocks.get("error_bars", {})
+    m, one = rows.get("absorbing-1-masked"), rows.get("absorbing-1")
+    if m and one and ar and "t1" in eb.get("absorbing-1-masked", {}) and "t1" in eb.get("absorbing-1", {}):
+        (vm, sm), (v1, s1) = pooled(eb["absorbing-1-masked"]["t1"]), pooled(eb["absorbing-1"]["t1"])
+        gap, gap_m = v1 - ar["bpc"], vm - ar["bpc"]
+        closed, se = v1 - vm, math.hypot(s1, sm)
+        out.append(f"**Every character masked, at L′ = 1.** Trained with t = 1 (the same steps, batches and seed), "
+                   f"the L′ = 1 model's NLL is {vm:.3f} ± {sm:.3f} bits/char, against {v1:.3f} ± {s1:.3f} for the "
+                   f"sweep's L′ = 1 model (both evaluated with t = 1, which at L′ = 1 estimates the same bound as "
+                   f"U[0, 1] with far less variance). Of the {gap:.3f} bits/char between L′ = 1 and the GPT "
+                   f"({ar['bpc']:.3f}), it closes {closed:.3f} ± {se:.3f}"
+                   + (" (within noise)" if abs(closed) <= 2 * se else f" ({100 * closed / gap:.0f}%)")
+                   + f"; {gap_m:+.3f} ± {sm:.3f} bits/char remain.")
+    c, four = rows.get("absorbing-4-clipped"), rows.get("absorbing-4")
+    search = blocks.get("clip_search", {})
+    if c and four and "absorbing-4" in search:
+        g = {tuple(x["clip"]): x["variance"] for x in search["absorbing-4"]["grid"]}
+        chosen = tuple(search["absorbing-4"]["chosen"])
+        d = c["bpc"] - four["bpc"]
+        se = math.hypot(c["bpc_se"], four["bpc_se"])
+        out.append(f"**A clipped schedule, at L′ = 4.** BD3-LM's search picks t ~ U[{chosen[0]:g}, {chosen[1]:g}], "
+                   f"whose training loss varies {g[chosen]:.4f} (nats/char)² against {g[(0.0, 1.0)]:.4f} with U[0, 1]. "
+                   f"Retrained on it, the L′ = 4 model's bound (still U[0, 1], so still a bound) is {c['bpc']:.3f} ± "
+                   f"{c['bpc_se']:.3f} bits/char against {four['bpc']:.3f} ± {four['bpc_se']:.3f}: {d:+.3f} ± {se:.3f}"
+                   + (", within noise." if abs(d) <= 2 * se else "."))
+    checks = [(k, e["bound"]) for k, e in eb.items() if "bound" in e and k in ("absorbing-1", "absorbing-4")]
+    if checks:
+        said = []
+        for k, e in checks:
+            lo, hi = sd_ratio_interval(e["evaluations"])
+            ratio = e["spread"] / e["mean_se"]
+            said.append(f"L′ = {rows[k]['block_len']}: spread {e['spread']:.4f} against a mean reported error of "
+                        f"{e['mean_se']:.4f} (ratio {ratio:.2f}; {e['evaluations']} evaluations put it within "
+                        f"{lo:.2f} to {hi:.2f} when the error is right"
+                        + (")" if lo <= ratio <= hi else ", so the reported error " +
+                           ("understates" if ratio > hi else "overstates") + " the spread)"))
+        out.append(f"**Are the error bars honest?** Independent evaluations of the same model's bound (every "
+                   f"window, {checks[0][1]['passes']} passes each, new draws each time) against the error each "
+                   f"reports: " + "; ".join(said) + ".")
+    return out
+
+
+def remedy_findings_markdown(blocks):
+    return "\n".join(f"- {line}" for line in remedy_findings(blocks))
+
+
+# ----------------------------------------------------------------------- Part 13: when diffusion beats the GPT
+
+
+def epoch_groups(epochs):
+    "{U: {'gpt': the better GPT row (lower best bpc), 'gpts': both, 'diffusion': row}}, by U ascending."
+    out = {}
+    for r in epochs["rows"].values():
+        g = out.setdefault(r["chars"], {"gpts": []})
+        if r["graph"] == "autoregressive":
+            g["gpts"].append(r)
+        else:
+            g["diffusion"] = r
+    for g in out.values():
+        if g["gpts"]:
+            g["gpt"] = min(g["gpts"], key=lambda r: r["best_bpc"])
+    return dict(sorted(out.items()))
+
+
+def crossing_epoch(gpt, diffusion):
+    "The first epoch at which diffusion's validation curve is below the GPT's best on it (same windows), or None."
+    best = min(gpt["val_bpc"])
+    return next((e for e, v in zip(diffusion["epochs"], diffusion["val_bpc"], strict=True) if v < best), None)
+
+
+def epochs_table(epochs):
+    "Part 13's table: per U, each model's best bits/char, the epoch it came at, and the difference."
+    lines = ["| unique characters U | model | best bits/char | at epoch | epochs trained | diffusion − GPT |",
+             "|---|---|---|---|---|---|"]
+    for u, g in epoch_groups(epochs).items():
+        for r in sorted(g["gpts"], key=lambda r: r["dropout"]) + [g.get("diffusion")]:
+            if r is None:
+                continue
+            name = f"GPT, dropout {r['dropout']:g}" if r["graph"] == "autoregressive" else "absorbing diffusion"
+            val = (f"{r['best_bpc']:.3f} (exact)" if r["graph"] == "autoregressive"
+                   else f"{r['best_bpc']:.3f} ± {r['best_bpc_se']:.3f} (bound)")
+            diff = ""
+            if r["graph"] != "autoregressive" and g.get("gpt"):
+                d, se = r["best_bpc"] - g["gpt"]["best_bpc"], math.hypot(r["best_bpc_se"], g["gpt"]["best_bpc_se"])
+                diff = f"{d:+.3f} ± {se:.3f}" + (" (noise)" if abs(d) <= 2 * se else "")
+            lines.append(f"| {u:,} | {name} | {val} | {r['best_epoch']:.1f} | "
+                         f"{r['train']['steps'] * r['epochs'][0] / r['steps'][0]:.1f} | {diff} |")
+    return "\n".join(lines)
+
+
+def epochs_findings(epochs):
+    """The answer, per U, from two standard errors: whether diffusion's best beats the GPT's best, after how many
+    epochs its curve first dips below the GPT's best, or by how much it still lags."""
+    out = []
+    for u, g in epoch_groups(epochs).items():
+        d_row, gpt = g.get("diffusion"), g.get("gpt")
+        if not d_row or not gpt:
+            continue
+        d, se = d_row["best_bpc"] - gpt["best_bpc"], math.hypot(d_row["best_bpc_se"], gpt["best_bpc_se"])
+        ep = crossing_epoch(gpt, d_row)
+        head = (f"**U = {u:,} characters.** The GPT's best (dropout {gpt['dropout']:g}) is {gpt['best_bpc']:.3f} "
+                f"bits/char at epoch {gpt['best_epoch']:.1f}; diffusion's bound is {d_row['best_bpc']:.3f} ± "
+                f"{d_row['best_bpc_se']:.3f} at epoch {d_row['best_epoch']:.1f}")
+        if d < -2 * se:
+            out.append(head + f": diffusion beats the GPT by {-d:.3f} ± {se:.3f} bits/char, and its curve first dips "
+                              f"below the GPT's best at epoch {ep:.1f}.")
+        elif d > 2 * se:
+            out.append(head + f": diffusion still lags by {d:.3f} ± {se:.3f} bits/char after "
+                              f"{d_row['epochs'][-1]:.0f} epochs.")
+        else:
+            out.append(head + f": the two are within noise ({d:+.3f} ± {se:.3f}).")
+    return out
+
+
+def epochs_findings_markdown(epochs):
+    return "\n".join(f"- {line}" for line in epochs_findings(epochs))
 
 
 def block_examples(blocks, width=100):

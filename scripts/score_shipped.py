@@ -1,5 +1,5 @@
 """Score the texts the shipped models wrote, with the notebook's own functions, into the `gpu` entry of
-assets/results.json: the training curve, Part 9's quality sweep and Part 14.2's pages.
+assets/results.json: the training curve, Part 9's quality sweep and Part 15.2's pages.
 
     python scripts/score_shipped.py [--threads 1]
 

@@ -38,13 +38,15 @@ def loss_draws(model, x0, k, seed, clip=(0.0, 1.0), bound=False):
     return torch.stack(out)
 
 
-def grad_stats(model, batches):
-    "Norm mean and sd of the gradients of the training loss on `batches` [(x0, generator)], and E|g - ḡ|²/|ḡ|²."
+def grad_stats(model, batches, clip=(0.0, 1.0)):
+    """Norm mean and sd of the gradients of the training loss (times from U[clip]) on `batches` [(x0, generator)],
+    and E|g - ḡ|²/|ḡ|²."""
     n, grads = nb(), []
     model.train()
     for x0, g in batches:
         model.zero_grad(set_to_none=True)
-        n.training_loss(model, x0, g).backward()
+        loss = n.training_loss(model, x0, g) if model.cfg.causal else n.block_loss(model, x0, g, clip=clip)
+        loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).double())
     model.eval()
     G = torch.stack(grads)
@@ -77,9 +79,10 @@ def variance_row(model, train_data, val_windows, seed=1337, k=8, n_windows=64, n
     own = loss_draws(model, x_val, k, seed, clip=clip)                          # its training loss, nats/char
     gd = torch.Generator(device=dev).manual_seed(seed)
     x_fixed = n.get_batch(train_data, batch_size, model.cfg.block_size, gd, dev)
-    fixed = grad_stats(model, [(x_fixed, torch.Generator(device=dev).manual_seed(seed + i)) for i in range(n_batches)])
+    fixed = grad_stats(model, [(x_fixed, torch.Generator(device=dev).manual_seed(seed + i))
+                               for i in range(n_batches)], clip)
     fresh = grad_stats(model, [(n.get_batch(train_data, batch_size, model.cfg.block_size, gd, dev),
-                                torch.Generator(device=dev).manual_seed(seed + i)) for i in range(n_batches)])
+                                torch.Generator(device=dev).manual_seed(seed + i)) for i in range(n_batches)], clip)
     return dict(bound_sd=per_window_var.mean().sqrt().item(), bound_mean=draws.mean().item(), draws=k,
                 train_loss_sd=own.var(0).mean().sqrt().item() if k > 1 else 0.0, clip=list(clip),
                 windows=len(x_val), grad_fixed_batch=fixed, grad_fresh_batches=fresh,

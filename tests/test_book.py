@@ -45,7 +45,7 @@ def test_the_measured_parts_are_a_small_share_of_the_book():
             driving += code_lines(c)
     assert driving <= 0.10 * code, f"the measurement cells of Parts 9-11 hold {driving} of {code} code lines"
     assert sum(parts[p][1] for p in (9, 10, 11)) <= 0.30 * words, "Parts 9-11 hold more than 30% of the prose"
-    assert max(parts) >= 13 and parts[13][1] > 100                       # a conclusion, in words
+    assert max(parts) >= 14 and parts[14][1] > 100                       # a conclusion, in words
 
 
 def reading_path():
@@ -70,7 +70,7 @@ def test_the_reading_path_keeps_its_budgets():
     assert path[11] <= 120, f"Part 11 shows {path[11]} lines of code"
     measured = path[9] + path[10] + path[11]
     assert measured <= 0.25 * total, f"Parts 9-11 hold {measured} of {total} lines"
-    assert 14 not in path                                                     # the appendix is off the path
+    assert 15 not in path                                                     # the appendix is off the path
 
 
 def test_no_cell_prints_more_than_40_lines_and_parts_2_to_10_and_12_check_themselves():
@@ -102,9 +102,9 @@ def outputs_markdown(c):
 
 
 def test_the_conclusion_reads_as_a_book():
-    """Part 13: one table of at most 300 generated words, hand-written takeaways and sections, no sentence over 40
+    """Part 14: one table of at most 300 generated words, hand-written takeaways and sections, no sentence over 40
     words, and no sentence that stands elsewhere in the notebook."""
-    cells = part_cells(13)
+    cells = part_cells(14)
     generated = " ".join(outputs_markdown(c) for c in cells)
     assert generated.count("\n|") >= 5 and len(re.findall(r"\w+", generated)) <= 300
     written = "\n\n".join(src(c) for c in cells if c["cell_type"] == "markdown")

@@ -41,4 +41,4 @@ def test_every_part_reruns_after_run_all_last_part_first(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert "every Part reran" in r.stdout
     parts = [line.split(" again")[0] for line in r.stdout.splitlines() if " again: " in line]
-    assert parts[0] == "Part 14" and parts[-1] == "the front matter" and len(parts) == 16, r.stdout
+    assert parts[0] == "Part 15" and parts[-1] == "the front matter" and len(parts) == 17, r.stdout

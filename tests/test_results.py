@@ -169,7 +169,7 @@ def test_correctors_are_measured_at_equal_calls_and_the_readme_shows_them(measur
     assert block.group(1).strip() == report.correctors_table(c).strip()
 
 
-# ---- What we found: the sentences of Part 9, Part 13 and the README's first screen -----------------------------
+# ---- What we found: the sentences of Part 9, Part 14 and the README's first screen -----------------------------
 
 def test_findings_are_computed_from_results_json(results, report):
     """Every number in the findings comes from the entry: change the entry and the sentences follow."""
@@ -204,7 +204,7 @@ def test_readme_findings_and_notebook_summaries_match_results_json(results, repo
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "report.findings_markdown(" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    assert len(shown) == 1 and shown[0].strip() == report.findings_markdown(results["gpu"]).strip()   # Part 14.4
+    assert len(shown) == 1 and shown[0].strip() == report.findings_markdown(results["gpu"]).strip()   # Part 15.4
     assert report.block_findings_markdown(results["blocks"]) not in shown[0]      # (Part 12 shows its own, once)
 
 
@@ -258,9 +258,9 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
     confidence = next(x for x in k if x["knobs"].get("order") == "confidence")
     assert confidence["real_words"] == max(x["real_words"] for x in k)
     assert far_below(exact, confidence, "repeated_words")
-    # Part 13: "correctors ... stay well short of the baseline's"
+    # Part 14: "correctors ... stay well short of the baseline's"
     assert all(far_below(x, ars, "real_words") for (g, setting), x in rows.items() if "corrector" in setting)
-    # Part 13: "at unchanged unigram entropy, correctors move real words furthest (temperature and confidence order
+    # Part 14: "at unchanged unigram entropy, correctors move real words furthest (temperature and confidence order
     # move them further by giving up diversity)": every knob that beats the absorbing correctors' largest gain over
     # the exact sampler pays for it in entropy, and temperature and confidence order are among them
     best = max(rows["absorbing", co]["real_words"] - rows["absorbing", ex]["real_words"] for ex, co in pairs)
@@ -272,22 +272,22 @@ def test_the_notebooks_worded_claims_hold_in_the_data(measure, results, report):
 def test_the_worded_claims_of_parts_10_and_12_hold_in_the_data(results, report):
     r = results["gpu"]
     b, q = r["bits_per_char"], r["quality"]
-    # Part 10 and Part 13: "even there the fills read worse, under both judges, than a continuation blind to the
+    # Part 10 and Part 14: "even there the fills read worse, under both judges, than a continuation blind to the
     # right side"
     for judge in ("ar", "ngram"):
         d, se = report.infill_gap(r["infill"], judge)
         assert d > 2 * se, judge
-    # Part 13: "the diffusion models are worse language models than the baseline, in bound and in samples"
+    # Part 14: "the diffusion models are worse language models than the baseline, in bound and in samples"
     for g in ("absorbing", "uniform"):
         assert b[g]["bpc"] - 2 * b[g]["se"] > b["autoregressive"]["bpc"]
         for row in q["runs"][f"{g}/tweedie"]:
             assert row["real_words"] < q["ar_samples"]["real_words"]
             assert report.beyond_noise(row, q["ar_samples"], "real_words")
-    # Part 8: "Part 14's table finds 64 and 128 steps within noise of each other"
+    # Part 8: "Part 15's table finds 64 and 128 steps within noise of each other"
     s = r["samplers"]
     q64, q128 = s["quality"]["tweedie 64 + cache"], s["quality"]["tweedie 128 + cache"]
     assert not report.beyond_noise(q64, q128, "real_words")
-    # Part 13: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
+    # Part 14: "On a CPU the diffusion samplers are also slower per character than a GPT with its key/value cache"
     ar = s["seconds"]["autoregressive"]
     assert "CPU" in s["device"]
     assert all(t[str(bs)] > ar[str(bs)] for n, t in s["seconds"].items() if n != "autoregressive"
@@ -302,7 +302,7 @@ def test_part_7s_word_on_the_position_ablation_is_the_stored_run(nb, monkeypatch
 
 
 def test_part_12s_word_on_dropout_is_the_presets(nb, monkeypatch):
-    "Part 13: each model with its own recipe's dropout: 0.1 for diffusion, 0.2 for the GPT."
+    "Part 14: each model with its own recipe's dropout: 0.1 for diffusion, 0.2 for the GPT."
     assert notebook_parameters(monkeypatch, nb)["PRESETS"]["gpu"]["dropout"] == {"absorbing": 0.1, "uniform": 0.1,
                                                                                   "autoregressive": 0.2}
 
@@ -350,7 +350,7 @@ def test_the_conclusions_words_on_block_diffusion_hold_in_the_data(results, repo
     ar = rows["autoregressive"]
     gap = a[256]["bpc"] - ar["bpc"]
     beyond = lambda x, y: abs(x["bpc"] - y["bpc"]) > 2 * math.hypot(x["bpc_se"], y["bpc_se"])
-    # Part 13: "climbs from under half of the way between the GPT and diffusion at one character per block"
+    # Part 14: "climbs from under half of the way between the GPT and diffusion at one character per block"
     assert 0 < a[1]["bpc"] - ar["bpc"] < gap / 2 and beyond(a[1], ar)
     # "to all of it by blocks of 16, beyond which the block length changes nothing measurable"
     assert beyond(a[4], a[16]) and not beyond(a[16], a[256]) and not beyond(a[64], a[256])
@@ -366,7 +366,7 @@ def test_the_conclusions_words_on_block_diffusion_hold_in_the_data(results, repo
 
 
 def test_part_13s_takeaways_hold_in_the_data(results, report, measure):
-    "Each takeaway of Part 13, against the numbers it stands on."
+    "Each takeaway of Part 14, against the numbers it stands on."
     r, blocks = results["gpu"], results["blocks"]
     b, q, ars = r["bits_per_char"], r["quality"], r["quality"]["ar_samples"]
     far_below = lambda x, ref, key: x[key] < ref[key] and report.beyond_noise(x, ref, key)

@@ -45,8 +45,9 @@ def test_the_scaled_trainer_gives_the_recipes_weights_and_history(nb, scale, gra
 
 def test_scale_config_is_the_recipe_plus_the_engineering(nb, scale):
     recipe = set(nb.asdict(nb.TrainConfig()))
-    assert set(nb.asdict(scale.ScaleConfig())) == recipe | {"compile", "max_seconds", "resume_path", "resume_every"}
-    assert not {"compile", "max_seconds", "resume_path", "resume_every"} & recipe
+    engineering = {"compile", "max_seconds", "resume_path", "resume_every", "clip", "patience"}
+    assert set(nb.asdict(scale.ScaleConfig())) == recipe | engineering
+    assert not engineering & recipe
     assert isinstance(scale.ScaleConfig(), nb.TrainConfig)
     # compile only on CUDA, and only for runs long enough to pay for compiling
     assert not scale.use_compile(scale.ScaleConfig(max_iters=5000), "cpu")
