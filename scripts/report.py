@@ -747,12 +747,14 @@ def block_findings_markdown(blocks):
 # -------------------------------------------------------------------------------------- the README's generated blocks
 
 
-def findings_markdown(r, blocks=None):
-    "The findings of the entry `r` and, when given, of Part 12's sweep (the entry \"blocks\"), as bullets."
-    return "\n".join(f"- {line}" for line in findings(r) + (block_findings(blocks) if blocks else []))
+def findings_markdown(r, blocks=None, epochs=None):
+    """The findings of the entry `r` and, when given, of Part 12's sweep and its remedies (the entry "blocks") and
+    of Part 13's runs (the entry "epochs"), as bullets."""
+    lines = findings(r) + (block_findings(blocks) + remedy_findings(blocks) if blocks else [])
+    return "\n".join(f"- {line}" for line in lines + (epochs_findings(epochs) if epochs else []))
 
 
-def headline(r, blocks=None):
+def headline(r, blocks=None, epochs=None):
     """The findings in a few plain sentences for the README's front page, rounded, every number from the entry `r`
     (and Part 12's sweep, `blocks`); the sentences of `findings` give each with its standard error. Sections that
     were not measured are left out."""
@@ -798,19 +800,23 @@ def headline(r, blocks=None):
     return out
 
 
-def readme_blocks(r, blocks=None):
-    "The README's generated blocks, by marker name, from the shipped entry `r` of results.json and Part 12's sweep."
-    out = {"headline": "\n".join(f"- {line}" for line in headline(r, blocks)), "findings": findings_markdown(r, blocks),
-           "results": results_table(r), "samplers": samplers_table(r), "correctors": correctors_table(r["correctors"])}
+def readme_blocks(r, blocks=None, epochs=None):
+    """The README's generated blocks, by marker name, from the shipped entry `r` of results.json, Part 12's sweep and
+    Part 13's runs."""
+    out = {"headline": "\n".join(f"- {line}" for line in headline(r, blocks, epochs)),
+           "findings": findings_markdown(r, blocks, epochs), "results": results_table(r), "samplers": samplers_table(r),
+           "correctors": correctors_table(r["correctors"])}
     if blocks:
         out["blocks"] = blocks_table(blocks)
+    if epochs:
+        out["epochs"] = epochs_table(epochs)
     return out
 
 
-def write_readme(path, r, blocks=None):
-    "Regenerate every block of the README between <!-- NAME:start --> and <!-- NAME:end --> from `r` and `blocks`."
+def write_readme(path, r, blocks=None, epochs=None):
+    "Regenerate every block of the README between <!-- NAME:start --> and <!-- NAME:end --> from results.json."
     text = open(path, encoding="utf-8").read()
-    for name, block in readme_blocks(r, blocks).items():
+    for name, block in readme_blocks(r, blocks, epochs).items():
         text, n = re.subn(rf"<!-- {name}:start -->.*?<!-- {name}:end -->",
                           lambda m, name=name, block=block: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->",
                           text, flags=re.S)
@@ -827,5 +833,5 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["readme"]:
         raise SystemExit("usage: python scripts/report.py readme")
     stored = json.load(open(ROOT / "assets" / "results.json"))
-    write_readme(str(ROOT / "README.md"), stored["gpu"], stored.get("blocks"))
+    write_readme(str(ROOT / "README.md"), stored["gpu"], stored.get("blocks"), stored.get("epochs"))
     print("README.md: blocks regenerated from assets/results.json")
