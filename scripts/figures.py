@@ -578,6 +578,10 @@ def plot_epochs(epochs):
             ax.plot([r["epochs"][i]], [r["val_bpc"][i]], "o", color=c, ms=5)
             lows.append(r["val_bpc"][i])
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(min(lows) - 0.15, min(lows) + 1.6)
         ax.set(xlabel="epochs (passes over the U characters)", ylabel="validation bits/char",
                title=f"U = {u:,} characters")

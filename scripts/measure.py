@@ -612,6 +612,8 @@ def block_sweep_results(out, names, results_path, seed=1337, S=None, parts=("bou
         entry["rows"][name] = dict(entry["rows"].get(name, {}), train=train_meta,
                                    **sweep_model_row(name, model, judge, ngram, vocab, lexicon, val_windows, seed,
                                                      device, S, parts))
+        if m.get("clip"):                           # trained on a clipped schedule (Part 12's remedies)
+            entry["rows"][name]["clip"] = list(m["clip"])
         entry["windows"], entry["context"] = len(val_windows), model.cfg.block_size
         allres["blocks"] = entry
         n.atomic_write(results_path, lambda f: f.write(json.dumps(allres, indent=1)), mode="w")

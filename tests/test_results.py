@@ -192,15 +192,17 @@ def test_findings_are_computed_from_results_json(results, report):
 
 
 def test_readme_findings_and_notebook_summaries_match_results_json(results, report):
-    findings = report.findings_markdown(results["gpu"], results["blocks"])
+    entries = results["gpu"], results["blocks"], results["epochs"]
+    findings = report.findings_markdown(*entries)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- findings:start -->\n(.*?)\n<!-- findings:end -->", readme, re.S)
     assert block and block.group(1).strip() == findings.strip()
     plain = re.search(r"<!-- headline:start -->\n(.*?)\n<!-- headline:end -->", readme, re.S)   # the plain bullets
-    assert plain and plain.group(1).strip() == "\n".join(f"- {line}"
-                                                         for line in report.headline(results["gpu"], results["blocks"]))
+    assert plain and plain.group(1).strip() == "\n".join(f"- {line}" for line in report.headline(*entries))
     table = re.search(r"<!-- blocks:start -->\n(.*?)\n<!-- blocks:end -->", readme, re.S)        # Part 12's sweep
     assert table and table.group(1).strip() == report.blocks_table(results["blocks"]).strip()
+    table = re.search(r"<!-- epochs:start -->\n(.*?)\n<!-- epochs:end -->", readme, re.S)        # Part 13's runs
+    assert table and table.group(1).strip() == report.epochs_table(results["epochs"]).strip()
     cells = json.loads((ROOT / "annotated_diffusion.ipynb").read_text(encoding="utf-8"))["cells"]
     shown = ["".join(o["data"]["text/markdown"]) for c in cells if "report.findings_markdown(" in "".join(c["source"])
              for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
