@@ -36,7 +36,7 @@ def parse(argv=None):
     ap.add_argument("--blocks", default="runs/blocks", help="where scripts/block_sweep.py trained Part 12's models")
     ap.add_argument("--only", help="comma-separated names of " + ", ".join(MODELS))
     ap.add_argument("--results", default="assets/results.json")
-    ap.add_argument("--passes", type=int, default=4, help="passes of the bound over every validation window")
+    ap.add_argument("--passes", type=int, default=16, help="passes of the bound over every validation window")
     args = ap.parse_args(argv)
     names = args.only.split(",") if args.only else list(MODELS)
     unknown = [n for n in names if n not in MODELS]
