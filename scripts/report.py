@@ -568,13 +568,15 @@ def variance_label(r):
 def variance_table(blocks):
     "Part 12's second table: at each model's weights, how noisy its loss and its gradient are."
     lines = ["| model | trained on | characters with a loss | sd of one draw of a window's bound (bits/char) | "
-             "sd of its training loss (nats/char) | gradient noise, one batch | gradient noise, fresh batches |",
-             "|---|---|---|---|---|---|---|"]
+             "sd of its training loss (nats/char) | gradient norm on one batch, mean ± sd | "
+             "gradient noise, one batch | gradient noise, fresh batches |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in variance_rows(blocks):
-        v = r["variance"]
+        v, fixed = r["variance"], r["variance"]["grad_fixed_batch"]
         lines.append(f"| {variance_label(r)} | {schedule_label(r) if r['graph'] != 'autoregressive' else '–'} | "
                      f"{100 * v['loss_share']:.0f}% | {v['bound_sd']:.3f} | {v['train_loss_sd']:.3f} | "
-                     f"{v['grad_fixed_batch']['noise']:.3f} | {v['grad_fresh_batches']['noise']:.3f} |")
+                     f"{fixed['norm']:.3f} ± {fixed['norm_sd']:.3f} | {fixed['noise']:.3f} | "
+                     f"{v['grad_fresh_batches']['noise']:.3f} |")
     v = variance_rows(blocks)[0]["variance"]
     return "\n".join(lines), (
         f"Each at its trained weights: a window's bound drawn {v['draws']} times on each of {v['windows']} held-out "
