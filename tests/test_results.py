@@ -351,7 +351,6 @@ def test_the_block_findings_are_worded_from_the_numbers(results, report):
 
 
 def test_the_conclusions_words_on_block_diffusion_hold_in_the_data(results, report):
-    rows = results["blocks"]["rows"]
     absorbing, ar, _ = report.block_rows(results["blocks"])                  # the sweep, without the remedies
     a = {r["block_len"]: r for r in absorbing}
     gap = a[256]["bpc"] - ar["bpc"]
