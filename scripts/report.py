@@ -629,7 +629,10 @@ def remedy_findings(blocks):
                    f"variance. Of the {gap:.3f} bits/char between the sweep's L′ = 1 model and the GPT "
                    f"({ar['bpc']:.3f}), masking every character closes {closed:.4f} ± {se:.4f}"
                    + (" (within noise)" if abs(closed) <= 2 * se else f" ({100 * closed / gap:.0f}%)")
-                   + f"; {gap_m:+.4f} ± {sm:.4f} bits/char remain.")
+                   + f"; {gap_m:+.4f} ± {sm:.4f} bits/char remain."
+                   + (f" Its samples: {pm(m['quality'], 'real_words')} real words, against "
+                      f"{pm(one['quality'], 'real_words')} for the sweep's L′ = 1 model and the GPT's "
+                      f"{pm(ar['quality'], 'real_words')}." if "quality" in m else ""))
     c, four = rows.get("absorbing-4-clipped"), rows.get("absorbing-4")
     search = blocks.get("clip_search", {})
     if c and four and "absorbing-4" in search:
@@ -641,7 +644,9 @@ def remedy_findings(blocks):
                    f"whose training loss varies {g[chosen]:.4f} (nats/char)² against {g[(0.0, 1.0)]:.4f} with U[0, 1]. "
                    f"Retrained on it, the L′ = 4 model's bound (still U[0, 1], so still a bound) is {c['bpc']:.3f} ± "
                    f"{c['bpc_se']:.3f} bits/char against {four['bpc']:.3f} ± {four['bpc_se']:.3f}: {d:+.3f} ± {se:.3f}"
-                   + (", within noise." if abs(d) <= 2 * se else "."))
+                   + (", within noise." if abs(d) <= 2 * se else ".")
+                   + (f" Real words: {pm(c['quality'], 'real_words')} against {pm(four['quality'], 'real_words')} "
+                      f"({change(four['quality'], c['quality'], 'real_words')})." if "quality" in c else ""))
     checks = [(k, e["bound"]) for k, e in eb.items() if "bound" in e and k in ("absorbing-1", "absorbing-4")]
     if checks:
         said = []
