@@ -55,12 +55,17 @@ def parse(argv=None):
     ap.add_argument("--parts", default="bound,samples,timings",
                     help="what `measure` measures: bound, samples, timings (time on an idle machine)")
     args = ap.parse_args(argv)
-    names = args.only.split(",") if args.only else list(MODELS)
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
-    args.names = names
+    args.names = chosen(ap, args.only, MODELS)
     return args
+
+
+def chosen(ap, only, models):
+    "The names --only gives (all of `models` without it); an unknown one is the parser's error."
+    names = only.split(",") if only else list(models)
+    unknown = [n for n in names if n not in models]
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}: choose from {', '.join(models)}")
+    return names
 
 
 def train(args):

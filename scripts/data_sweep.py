@@ -38,11 +38,8 @@ def parse(argv=None):
     ap.add_argument("--results", default="assets/results.json")
     ap.add_argument("--passes", type=int, default=16, help="passes of the bound over every validation window")
     args = ap.parse_args(argv)
-    names = args.only.split(",") if args.only else list(MODELS)
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
-    args.names = names
+    from block_sweep import chosen
+    args.names = chosen(ap, args.only, MODELS)
     return args
 
 

@@ -551,17 +551,24 @@ def sweep_model_row(name, model, judge, ngram, vocab, lexicon, val_windows, seed
     return dict(row, name=name, graph=cfg.graph, block_len=cfg.block_len if not cfg.causal else 1)
 
 
+def stored_entry(shipped_dir, key, missing):
+    """An entry of results.json (a sweep a script made), or a clear error naming `missing`; with where its rows
+    were trained, in words: (path, entry, trained)."""
+    path = os.path.join(shipped_dir, "results.json")
+    entry = json.load(open(path)).get(key) if os.path.exists(path) else None
+    if not entry or not entry.get("rows"):
+        raise FileNotFoundError(f"{path} holds no {missing} (its docstring gives the two commands)")
+    trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in entry["rows"].values()})
+    return path, entry, ", ".join(f"{d} ({t})" for d, t in trained)
+
+
 def stored_blocks(shipped_dir):
     "Part 12's sweep as results.json keeps it (the entry \"blocks\"), saying where and when it was measured."
-    path = os.path.join(shipped_dir, "results.json")
-    blocks = json.load(open(path)).get("blocks") if os.path.exists(path) else None
-    if not blocks or not blocks.get("rows"):
-        raise FileNotFoundError(f"{path} holds no block sweep: train and measure it with scripts/block_sweep.py "
-                                f"(its docstring gives the two commands)")
+    path, blocks, trained = stored_entry(shipped_dir, "blocks", "block sweep: train and measure it with "
+                                                                  "scripts/block_sweep.py")
     rows = blocks["rows"].values()
-    trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in rows})
     print(f"[blocks: read from {path}; {len(blocks['rows'])} models of the {next(iter(rows))['train']['preset']} "
-          f"preset, on Tiny Shakespeare, trained on {', '.join(f'{d} ({t})' for d, t in trained)}, measured on "
+          f"preset, on Tiny Shakespeare, trained on {trained}, measured on "
           f"{blocks['measured_on']} ({blocks['date']}) by scripts/block_sweep.py]")
     from report import block_scale                  # (report builds on this module)
     print(f"The sweep's models: {block_scale(blocks)}.")
@@ -570,17 +577,12 @@ def stored_blocks(shipped_dir):
 
 def stored_epochs(shipped_dir):
     "Part 13's data-scarce runs as results.json keeps them (the entry \"epochs\"), saying where and when they ran."
-    path = os.path.join(shipped_dir, "results.json")
-    epochs = json.load(open(path)).get("epochs") if os.path.exists(path) else None
-    if not epochs or not epochs.get("rows"):
-        raise FileNotFoundError(f"{path} holds no data-scarce runs: train and measure them with scripts/data_sweep.py "
-                                f"(its docstring gives the two commands)")
-    rows = epochs["rows"].values()
-    trained = sorted({(r["train"]["device"], r["train"]["date"]) for r in rows})
-    cpu_hours = sum(r["train"]["seconds"] for r in rows) / 3600
+    path, epochs, trained = stored_entry(shipped_dir, "epochs", "data-scarce runs: train and measure them with "
+                                                                "scripts/data_sweep.py")
+    hours = sum(r["train"]["seconds"] for r in epochs["rows"].values()) / 3600
     print(f"[epochs: read from {path}; {len(epochs['rows'])} runs of the cpu preset's network, trained on "
-          f"{', '.join(f'{d} ({t})' for d, t in trained)} ({cpu_hours:.1f} hours in all), measured on "
-          f"{epochs['measured_on']} ({epochs['date']}) by scripts/data_sweep.py]")
+          f"{trained} ({hours:.1f} hours in all), measured on {epochs['measured_on']} ({epochs['date']}) by "
+          f"scripts/data_sweep.py]")
     return epochs
 
 

@@ -598,6 +598,14 @@ def pooled(e):
     return e["mean"], math.sqrt(sum(s * s for s in e["ses"])) / len(e["ses"])
 
 
+def masked_pair(blocks):
+    "L' = 1 masked and the sweep's L' = 1, each read with t = 1 and pooled: ((value, se), (value, se)), or None."
+    eb = blocks.get("error_bars", {}) if blocks else {}
+    if not all("t1" in eb.get(k, {}) for k in ("absorbing-1-masked", "absorbing-1")):
+        return None
+    return pooled(eb["absorbing-1-masked"]["t1"]), pooled(eb["absorbing-1"]["t1"])
+
+
 def remedy_findings(blocks):
     """What the variance measurements and BD3-LM's remedies say, every number from results.json's "blocks"; a
     difference is called one only beyond two standard errors."""
@@ -617,9 +625,9 @@ def remedy_findings(blocks):
                    f"about {100 * var[sweep[0]['name']]['loss_share']:.0f}% of its characters (those masked), a GPT's "
                    f"from all.")
     eb = blocks.get("error_bars", {})
-    m, one = rows.get("absorbing-1-masked"), rows.get("absorbing-1")
-    if m and one and ar and "t1" in eb.get("absorbing-1-masked", {}) and "t1" in eb.get("absorbing-1", {}):
-        (vm, sm), (v1, s1) = pooled(eb["absorbing-1-masked"]["t1"]), pooled(eb["absorbing-1"]["t1"])
+    m, one, pair = rows.get("absorbing-1-masked"), rows.get("absorbing-1"), masked_pair(blocks)
+    if m and one and ar and pair:
+        (vm, sm), (v1, s1) = pair
         gap, gap_m = v1 - ar["bpc"], vm - ar["bpc"]
         closed, se = v1 - vm, math.hypot(s1, sm)
         out.append(f"**Every character masked, at L′ = 1.** Trained with t = 1 (the same steps, batches and seed), "
@@ -811,9 +819,9 @@ def headline(r, blocks=None, epochs=None):
                    f"size: {ar['bpc']:.2f}) to {whole['bpc']:.2f} at L′ = {whole['block_len']}, and its real words "
                    f"from {100 * one['quality']['real_words']:.0f}% to {100 * whole['quality']['real_words']:.0f}% "
                    f"(that GPT: {100 * ar['quality']['real_words']:.0f}%).")
-    eb = blocks.get("error_bars", {}) if blocks else {}
-    if ar and all("t1" in eb.get(k, {}) for k in ("absorbing-1", "absorbing-1-masked")):
-        (vm, sm), (v1, s1) = pooled(eb["absorbing-1-masked"]["t1"]), pooled(eb["absorbing-1"]["t1"])
+    pair = masked_pair(blocks)
+    if ar and pair:
+        (vm, sm), (v1, s1) = pair
         out.append(f"Trained with every character masked (t = 1), block diffusion at L′ = 1 goes from {v1:.2f} to "
                    f"{vm:.2f} bits per character, against that GPT's {ar['bpc']:.2f}"
                    + (": most of its gap was the noise of its loss, not the order of prediction"
