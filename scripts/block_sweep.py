@@ -8,6 +8,7 @@ two ends, and the uniform graph in blocks; then their bounds, samples and timing
     python scripts/block_sweep.py clip --out runs/blocks          # BD3-LM's search for L' = 4 and 16 (after they train)
     python scripts/block_sweep.py variance --out runs/blocks      # the estimator's variance at each model's weights
     python scripts/block_sweep.py errors --out runs/blocks        # reported standard errors against 10 evaluations
+    python scripts/block_sweep.py errors --out runs/blocks --only absorbing-1 --evaluations 2   # (nothing drawn)
 
 Every model is trained by scripts/train.py (the notebook's recipe: the same steps, batches and seed, so the same
 windows), one after another; a model whose checkpoint exists is skipped. L' = 256, the whole context, is Part 5's
@@ -109,39 +110,50 @@ def loaded(args, names):
 def search_clips(args):
     "BD3-LM's clip search at L' = 4 and 16: into --out's CLIP_FILE (training reads it) and results.json."
     import variance
-    found = {name: variance.clip_search(model, val) for name, model, _, val in loaded(args, ["absorbing-4",
-                                                                                             "absorbing-16"])}
+    names = [n for n in ("absorbing-4", "absorbing-16") if n in args.names]        # (--only narrows them)
+    found = {name: variance.clip_search(model, val) for name, model, _, val in loaded(args, names)}
     for name, f in found.items():
         var = {tuple(r["clip"]): r["variance"] for r in f["grid"]}
         print(f"{name}: least variance with t ~ U{tuple(f['chosen'])}: {var[tuple(f['chosen'])]:.4f} (nats/char)², "
               f"against {var[(0.0, 1.0)]:.4f} with U[0, 1]; {f['draws']} draws of {f['windows']} windows", flush=True)
     path = pathlib.Path(args.out) / CLIP_FILE
     old = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps(dict(old, **found), indent=1))
+    import measure
+    measure.nb().atomic_write(str(path), lambda f: f.write(json.dumps(dict(old, **found), indent=1)), mode="w")
     store(args, lambda e: e.setdefault("clip_search", {}).update(found))
 
 
 def variances(args):
-    "The estimator's variance at each model's weights: `variance` in each row of results.json's sweep."
+    """The estimator's variance at each model's weights: `variance` in each row of results.json's sweep. The
+    gradients, slow to draw, are kept from an earlier run; the spreads of one draw are drawn anew."""
     import variance
+    rows = json.loads(pathlib.Path(args.results).read_text()).get("blocks", {}).get("rows", {})
     for name, model, train_data, val in loaded(args, args.names):
-        v = variance.variance_row(model, train_data, val, clip=clip_of(name, args.out) or (0.0, 1.0))
-        print(f"{name}: bound sd {v['bound_sd']:.3f} bits/char per window, training loss sd {v['train_loss_sd']:.3f}, "
-              f"gradient noise {v['grad_fixed_batch']['noise']:.3f} (one batch), "
-              f"{v['grad_fresh_batches']['noise']:.3f} (fresh batches), loss share {v['loss_share']:.3f}", flush=True)
+        clip, v = clip_of(name, args.out) or (0.0, 1.0), rows.get(name, {}).get("variance")
+        if v and "grad_fixed_batch" in v:
+            v = dict(v, **variance.draw_sds(model, val, k=v["draws"], n_windows=v["windows"], clip=clip))
+        else:
+            v = variance.variance_row(model, train_data, val, clip=clip)
+        print(f"{name}: bound sd {v['bound_sd']:.3f} bits/char per window drawing t, {v['bound_sd_mask_sets']:.3f} "
+              f"from mask sets, training loss sd {v['train_loss_sd']:.3f}, gradient noise "
+              f"{v['grad_fixed_batch']['noise']:.3f} (one batch), {v['grad_fresh_batches']['noise']:.3f} (fresh "
+              f"batches), loss share {v['loss_share']:.3f}", flush=True)
         store(args, lambda e, name=name, v=v: e["rows"].setdefault(name, {}).update(variance=v))
 
 
 def errors(args):
-    "Reported standard errors against the spread of independent evaluations, at L' = 1 and 4 (and t = 1 at L' = 1)."
+    """Reported standard errors against the spread of independent evaluations at L' = 1 and 4: with Part 5's
+    estimator (`times`: t from U[0, 1]) and with `bits_per_char`'s, from mask sets (`bound`). An estimator already
+    measured for a model is kept."""
     import variance
-    names = [n for n in ("absorbing-1", "absorbing-4", "absorbing-1-masked") if n in args.names or not args.only]
-    for name, model, _, val in loaded(args, names):
-        found = {} if name.endswith("-masked") else {"bound": variance.repeat_bound(model, val, args.evaluations, 4)}
-        if model.cfg.block_len == 1:                # any law of t gives L' = 1's bound: t = 1 has the least variance
-            found["t1"] = variance.repeat_bound(model, val, args.evaluations, passes=2, clip=(1.0, 1.0))
-        for k, r in found.items():
-            print(f"{name} ({k}): {r['evaluations']} evaluations of {r['passes']} passes: mean {r['mean']:.4f}, "
+    done = json.loads(pathlib.Path(args.results).read_text()).get("blocks", {}).get("error_bars", {})
+    for name, model, _, val in loaded(args, [n for n in ("absorbing-1", "absorbing-4") if n in args.names]):
+        found = dict(done.get(name, {}))
+        for key, clip in (("times", (0.0, 1.0)), ("bound", None)):
+            if key not in found:
+                found[key] = variance.repeat_bound(model, val, args.evaluations, 4, clip=clip)
+            r = found[key]
+            print(f"{name} ({key}): {r['evaluations']} evaluations of {r['passes']} passes: mean {r['mean']:.4f}, "
                   f"spread {r['spread']:.4f}, mean reported error {r['mean_se']:.4f}", flush=True)
         store(args, lambda e, name=name, found=found: e.setdefault("error_bars", {}).update({name: found}))
 

@@ -30,6 +30,11 @@ def pm(r, key):
     return f"{scale * r[key]:.{d}f} ± {scale * r[key + '_se']:.{d}f}{unit}"
 
 
+def pm_se(v, se, digits=4):
+    "v ± se, or v (exact) when nothing was drawn."
+    return f"{v:.{digits}f} (exact)" if se == 0 else f"{v:.{digits}f} ± {se:.{digits}f}"
+
+
 def noise(a, b, key):
     "b − a on `key` and its standard error, the two sets of samples taken as independent."
     return b[key] - a[key], math.hypot(a[key + "_se"], b[key + "_se"])
@@ -417,6 +422,8 @@ def block_rows(blocks):
 def bound_change(a, b):
     "b's bound − a's with its standard error, '+0.123 ± 0.010 bits/char' (', within noise' under two standard errors)."
     d, se = b["bpc"] - a["bpc"], math.hypot(a["bpc_se"], b["bpc_se"])
+    if se == 0:                                     # both exact (the GPT; L' = 1 from mask sets)
+        return f"{d:+.3f} bits/char (both exact)", d != 0
     return f"{d:+.3f} ± {se:.3f} bits/char" + ("" if abs(d) > 2 * se else ", within noise"), abs(d) > 2 * se
 
 
@@ -459,7 +466,7 @@ def block_findings(blocks):
         return []
     out, S = [], blocks["sweep"]
     first, last = absorbing[0], absorbing[-1]
-    steps = ", ".join(f"{r['bpc']:.3f} ± {r['bpc_se']:.3f}" for r in absorbing)
+    steps = ", ".join(pm_se(r["bpc"], r["bpc_se"], 3) for r in absorbing)
     lens = ", ".join(str(r["block_len"]) for r in absorbing)
     pairs = list(pairwise(absorbing))
     ups = [bound_change(a, b)[1] for a, b in pairs]                          # beyond noise?
@@ -567,14 +574,16 @@ def variance_label(r):
 
 def variance_table(blocks):
     "Part 12's second table: at each model's weights, how noisy its loss and its gradient are."
-    lines = ["| model | trained on | characters with a loss | sd of one draw of a window's bound (bits/char) | "
-             "sd of its training loss (nats/char) | gradient norm on one batch, mean ± sd | "
-             "gradient noise, one batch | gradient noise, fresh batches |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | trained on | characters with a loss | sd of one draw of a window's bound, drawing t "
+             "(bits/char) | the same, from mask sets | sd of its training loss (nats/char) | gradient norm on one "
+             "batch, mean ± sd | gradient noise, one batch | gradient noise, fresh batches |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in variance_rows(blocks):
         v, fixed = r["variance"], r["variance"]["grad_fixed_batch"]
+        ms = v.get("bound_sd_mask_sets")
         lines.append(f"| {variance_label(r)} | {schedule_label(r) if r['graph'] != 'autoregressive' else '–'} | "
-                     f"{100 * v['loss_share']:.0f}% | {v['bound_sd']:.3f} | {v['train_loss_sd']:.3f} | "
+                     f"{100 * v['loss_share']:.0f}% | {v['bound_sd']:.3f} | {'–' if ms is None else f'{ms:.3f}'} | "
+                     f"{v['train_loss_sd']:.3f} | "
                      f"{fixed['norm']:.3f} ± {fixed['norm_sd']:.3f} | {fixed['noise']:.3f} | "
                      f"{v['grad_fresh_batches']['noise']:.3f} |")
     v = variance_rows(blocks)[0]["variance"]
@@ -593,17 +602,13 @@ def sd_ratio_interval(n, z=1.96):
     return math.sqrt(q(-z) / k), math.sqrt(q(z) / k)
 
 
-def pooled(e):
-    "The mean of repeated evaluations and its standard error, from their reported errors: (value, se)."
-    return e["mean"], math.sqrt(sum(s * s for s in e["ses"])) / len(e["ses"])
-
-
 def masked_pair(blocks):
-    "L' = 1 masked and the sweep's L' = 1, each read with t = 1 and pooled: ((value, se), (value, se)), or None."
-    eb = blocks.get("error_bars", {}) if blocks else {}
-    if not all("t1" in eb.get(k, {}) for k in ("absorbing-1-masked", "absorbing-1")):
+    """L' = 1 masked and the sweep's L' = 1, as `bits_per_char` measured them: ((value, se), (value, se)), or None.
+    At L' = 1 the mask-set estimate has nothing to draw, so both are the bound itself (se 0)."""
+    rows = blocks.get("rows", {}) if blocks else {}
+    if not all(k in rows for k in ("absorbing-1-masked", "absorbing-1")):
         return None
-    return pooled(eb["absorbing-1-masked"]["t1"]), pooled(eb["absorbing-1"]["t1"])
+    return tuple((rows[k]["bpc"], rows[k]["bpc_se"]) for k in ("absorbing-1-masked", "absorbing-1"))
 
 
 def remedy_findings(blocks):
@@ -631,13 +636,13 @@ def remedy_findings(blocks):
         gap, gap_m = v1 - ar["bpc"], vm - ar["bpc"]
         closed, se = v1 - vm, math.hypot(s1, sm)
         out.append(f"**Every character masked, at L′ = 1.** Trained with t = 1 (the same steps, batches and seed), "
-                   f"the L′ = 1 model's bound is {vm:.4f} ± {sm:.4f} bits/char, against {v1:.4f} ± {s1:.4f} for the "
-                   f"sweep's L′ = 1 model. Both are evaluated with t = 1: at L′ = 1 every law of t gives the same "
-                   f"expected bound, the network's left-to-right NLL up to ε, and t = 1 gives it with almost no "
-                   f"variance. Of the {gap:.3f} bits/char between the sweep's L′ = 1 model and the GPT "
-                   f"({ar['bpc']:.3f}), masking every character closes {closed:.4f} ± {se:.4f}"
+                   f"the L′ = 1 model's bound is {pm_se(vm, sm)} bits/char, against {pm_se(v1, s1)} for the "
+                   f"sweep's L′ = 1 model. At L′ = 1 the mask-set estimate has nothing to draw (each block's one "
+                   f"character is masked), so both are the bound itself: the network's left-to-right NLL, up to ε. "
+                   f"Of the {gap:.3f} bits/char between the sweep's L′ = 1 model and the GPT "
+                   f"({ar['bpc']:.3f}), masking every character closes {closed:.4f}" + (f" ± {se:.4f}" if se else "")
                    + (" (within noise)" if abs(closed) <= 2 * se else f" ({100 * closed / gap:.0f}%)")
-                   + f"; {gap_m:+.4f} ± {sm:.4f} bits/char remain."
+                   + f"; {gap_m:+.4f} bits/char remain."
                    + (f" Its samples: {pm(m['quality'], 'real_words')} real words, against "
                       f"{pm(one['quality'], 'real_words')} for the sweep's L′ = 1 model and the GPT's "
                       f"{pm(ar['quality'], 'real_words')}." if "quality" in m else ""))
@@ -650,31 +655,44 @@ def remedy_findings(blocks):
         se = math.hypot(c["bpc_se"], four["bpc_se"])
         out.append(f"**A clipped schedule, at L′ = 4.** BD3-LM's search picks t ~ U[{chosen[0]:g}, {chosen[1]:g}], "
                    f"whose training loss varies {g[chosen]:.4f} (nats/char)² against {g[(0.0, 1.0)]:.4f} with U[0, 1]. "
-                   f"Retrained on it, the L′ = 4 model's bound (still U[0, 1], so still a bound) is {c['bpc']:.3f} ± "
+                   f"Retrained on it, the L′ = 4 model's bound (the whole integral over t, from mask sets, so still a "
+                   f"bound) is {c['bpc']:.3f} ± "
                    f"{c['bpc_se']:.3f} bits/char against {four['bpc']:.3f} ± {four['bpc_se']:.3f}: {d:+.3f} ± {se:.3f}"
                    + (", within noise." if abs(d) <= 2 * se else ".")
                    + (f" Real words: {pm(c['quality'], 'real_words')} against {pm(four['quality'], 'real_words')} "
                       f"({change(four['quality'], c['quality'], 'real_words')})." if "quality" in c else ""))
-    checks = [(k, e["bound"]) for k, e in eb.items() if "bound" in e and k in ("absorbing-1", "absorbing-4")]
-    if checks:
-        said = []
-        for k, e in checks:
+        if "absorbing-16" in search:
+            g16 = {tuple(x["clip"]): x["variance"] for x in search["absorbing-16"]["grid"]}
+            c16 = tuple(search["absorbing-16"]["chosen"])
+            out[-1] += (f" At L′ = 16 the search picks U[{c16[0]:g}, {c16[1]:g}], {g16[c16]:.4f} against "
+                        f"{g16[(0.0, 1.0)]:.4f} (not retrained).")
+    said = {}
+    for est in ("times", "bound"):
+        for k in ("absorbing-1", "absorbing-4"):
+            e = eb.get(k, {}).get(est)
+            if not e:
+                continue
+            if e["mean_se"] == 0:
+                said.setdefault(est, []).append(f"L′ = {rows[k]['block_len']}: the bound itself every time "
+                                                f"(nothing to draw)")
+                continue
             lo, hi = sd_ratio_interval(e["evaluations"])
             ratio = e["spread"] / e["mean_se"]
-            said.append(f"L′ = {rows[k]['block_len']}: spread {e['spread']:.4f} against a mean reported error of "
-                        f"{e['mean_se']:.4f} (ratio {ratio:.2f}; {e['evaluations']} evaluations put it within "
-                        f"{lo:.2f} to {hi:.2f} when the error is right"
-                        + (")" if lo <= ratio <= hi else ", so the reported error " +
-                           ("understates" if ratio > hi else "overstates") + " the spread)"))
-        line = (f"**Are the error bars honest?** Independent evaluations of the same model's bound (every window, "
-                f"{checks[0][1]['passes']} passes each, new draws each time) against the error each reports: "
-                + "; ".join(said) + ".")
-        if "absorbing-1" in dict(checks):
-            v = dict(checks)["absorbing-1"]["mean"]
-            line += (f" A rare draw at tiny t cannot hide much: at L′ = 1 every stretch of t carries the same share "
-                     f"of the bound in expectation, so the draws with t below 10⁻³ carry a thousandth of it, "
-                     f"{v / 1000:.4f} bits/char.")
-        out.append(line)
+            said.setdefault(est, []).append(
+                f"L′ = {rows[k]['block_len']}: spread {e['spread']:.4f} against a mean reported error of "
+                f"{e['mean_se']:.4f} (ratio {ratio:.2f}"
+                + (")" if lo <= ratio <= hi else ", so the reported error " +
+                   ("understates" if ratio > hi else "overstates") + " the spread)"))
+    if said:
+        e = max((x for k in eb.values() for x in k.values()), key=lambda x: x["evaluations"])
+        lo, hi = sd_ratio_interval(e["evaluations"])
+        out.append(f"**Are the error bars honest?** {e['evaluations']} independent evaluations of the same model's "
+                   f"bound (every window, {e['passes']} passes each, new draws each time) against the error each "
+                   f"reports; when the error is right, the ratio of the two falls within {lo:.2f} to {hi:.2f} "
+                   f"(95%). "
+                   + " ".join(f"{label}: " + "; ".join(said[est]) + "." for est, label in
+                              (("times", "Drawing t (Part 5's estimator)"),
+                               ("bound", "From mask sets (what `bits_per_char` reports)")) if est in said))
     return out
 
 

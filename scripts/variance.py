@@ -4,6 +4,7 @@ character masked at L' = 1, clipped schedules) do to it? Called by `scripts/bloc
 At fixed weights, for each model of the sweep:
   bound_sd   the spread of one draw of a window's bound (bits/char) around its mean: the square root of the
              variance across independent draws of the times and the masks, averaged over held-out windows;
+             bound_sd_mask_sets the same for Part 5's mask-set estimator, which `bits_per_char` reports;
   grad       the training gradient on one fixed batch, drawn anew K times (only the times and the masks change):
              the mean and standard deviation of its norm, and its noise E|g - ḡ|² / |ḡ|²; and across K batches of
              fresh windows (data and noise both), the same two;
@@ -18,23 +19,32 @@ import torch
 from measure import as_blocks, nb
 
 
-def loss_draws(model, x0, k, seed, clip=(0.0, 1.0), bound=False):
+def loss_draws(model, x0, k, seed, clip=(0.0, 1.0), bound=False, mask_sets=False):
     """k independent draws, on the same windows x0, of each window's training loss (nats/char) with times from
-    U[clip], or with bound=True of its bound (bits/char, times U[0, 1] or clip): (k, B)."""
+    U[clip], or with bound=True of its bound (bits/char, times U[0, 1] or clip; mask_sets=True: from mask sets,
+    as `bits_per_char` draws it): (k, B)."""
     n = nb()
-    g = torch.Generator(device=x0.device).manual_seed(seed)
+    g, g_order = torch.Generator(device=x0.device).manual_seed(seed), torch.Generator().manual_seed(seed)
+    # with one block the times are stratified over the batch in order (Part 5's), and a window kept in place would
+    # meet only its own stratum of t: a new order of the windows each draw, as in bits_per_char
+    one_block = not model.cfg.causal and model.cfg.block_len >= x0.shape[1]
     out = []
     with torch.no_grad():
         for _ in range(k):
+            order = torch.randperm(len(x0), generator=g_order) if one_block else torch.arange(len(x0))
+            order = order.to(x0.device)
+            x = x0[order]
             if model.cfg.causal:
-                v = n.ar_nll(model, x0) / x0.shape[1]
+                v = n.ar_nll(model, x) / x.shape[1]
+            elif bound and mask_sets:
+                v = n.bound_nll(model, x, g) / x.shape[1]
             elif bound:
-                v = n.block_nll(model, x0, g, clip=clip) / x0.shape[1]
+                v = n.block_nll(model, x, g, clip=clip) / x.shape[1]
             else:                                                   # block_loss, window by window
-                graph, noise, t = n.block_setup(model, x0, g, clip)
-                den = n.block_denoiser(model, graph, x0)
-                v = n.score_entropy_term(den, graph, noise, x0, t, g) / x0.shape[1]
-            out.append(v.double() / (math.log(2) if bound else 1.0))
+                graph, noise, t = n.block_setup(model, x, g, clip)
+                den = n.block_denoiser(model, graph, x)
+                v = n.score_entropy_term(den, graph, noise, x, t, g) / x.shape[1]
+            out.append(v[order.argsort()].double() / (math.log(2) if bound else 1.0))
     return torch.stack(out)
 
 
@@ -67,26 +77,33 @@ def loss_share(model, x0, seed, clip=(0.0, 1.0), draws=8):
     return sum(shares) / draws
 
 
+def draw_sds(model, val_windows, seed=1337, k=8, n_windows=64, clip=(0.0, 1.0)):
+    """The spreads of one draw, window by window, at the model's weights: of a window's bound drawing t and from mask
+    sets (bits/char), and of its training loss with times from U[clip] (nats/char)."""
+    model = as_blocks(model)
+    x_val = val_windows[:n_windows].to(next(model.parameters()).device)
+    sd = lambda d: d.var(0).mean().sqrt().item() if k > 1 else 0.0
+    draws = loss_draws(model, x_val, k, seed, bound=True)                       # (k, windows), bits/char
+    return dict(bound_sd=sd(draws), bound_mean=draws.mean().item(), draws=k, windows=len(x_val), clip=list(clip),
+                bound_sd_mask_sets=sd(loss_draws(model, x_val, k, seed, bound=True, mask_sets=True)),
+                train_loss_sd=sd(loss_draws(model, x_val, k, seed, clip=clip)))
+
+
 def variance_row(model, train_data, val_windows, seed=1337, k=8, n_windows=64, n_batches=16, batch_size=16,
                  clip=(0.0, 1.0)):
     "The three measures above for one model, at its weights (a model with no blocks is one block, L' = 256)."
     n = nb()
     model = as_blocks(model)
     dev = next(model.parameters()).device
-    x_val = val_windows[:n_windows].to(dev)
-    draws = loss_draws(model, x_val, k, seed, bound=True)                       # (k, windows), bits/char
-    per_window_var = draws.var(0) if k > 1 else torch.zeros(draws.shape[1])
-    own = loss_draws(model, x_val, k, seed, clip=clip)                          # its training loss, nats/char
     gd = torch.Generator(device=dev).manual_seed(seed)
     x_fixed = n.get_batch(train_data, batch_size, model.cfg.block_size, gd, dev)
     fixed = grad_stats(model, [(x_fixed, torch.Generator(device=dev).manual_seed(seed + i))
                                for i in range(n_batches)], clip)
     fresh = grad_stats(model, [(n.get_batch(train_data, batch_size, model.cfg.block_size, gd, dev),
                                 torch.Generator(device=dev).manual_seed(seed + i)) for i in range(n_batches)], clip)
-    return dict(bound_sd=per_window_var.mean().sqrt().item(), bound_mean=draws.mean().item(), draws=k,
-                train_loss_sd=own.var(0).mean().sqrt().item() if k > 1 else 0.0, clip=list(clip),
-                windows=len(x_val), grad_fixed_batch=fixed, grad_fresh_batches=fresh,
-                loss_share=loss_share(model, x_fixed, seed, clip), batch_size=batch_size, batches=n_batches)
+    return dict(draw_sds(model, val_windows, seed, k, n_windows, clip), grad_fixed_batch=fixed,
+                grad_fresh_batches=fresh, loss_share=loss_share(model, x_fixed, seed, clip), batch_size=batch_size,
+                batches=n_batches)
 
 
 def clip_grid(step=0.1, min_width=0.3):
@@ -113,8 +130,8 @@ def clip_search(model, val_windows, seed=1337, k=8, n_windows=32, grid=None):
 
 def repeat_bound(model, val_windows, evaluations, passes, seed=1337, clip=None):
     """`evaluations` independent evaluations of the bound on every window (seeds seed, seed + 1, ...), each with
-    its reported standard error: the spread of the values against the errors. clip: times for the estimate (at
-    L' = 1 any law of t gives the same expectation; (1, 1) gives the least variance)."""
+    its reported standard error: the spread of the values against the errors. clip None: `bits_per_char`'s
+    estimate (from mask sets, for these networks); (0, 1): Part 5's, drawing t from U[0, 1]; any other: U[clip]."""
     n = nb()
     vals, ses = [], []
     for e in range(evaluations):
@@ -130,7 +147,7 @@ def repeat_bound(model, val_windows, evaluations, passes, seed=1337, clip=None):
 
 @torch.no_grad()
 def fixed_time_bpc(model, windows, passes, seed, clip, batch_size=32):
-    "bits_per_char with the block bound's times drawn from U[clip] (Part 9's estimator otherwise): (value, se)."
+    "bits_per_char with Part 5's estimator of the block bound, its times drawn from U[clip]: (value, se)."
     n = nb()
     dev = next(model.parameters()).device
     g = torch.Generator(device=dev).manual_seed(seed)

@@ -61,7 +61,9 @@ def test_the_variance_measures_read_what_they_say(nb):
         assert abs(v["loss_share"] - share) < (0.01 if share == 1.0 else 0.08), (clip, v["loss_share"])
         if model is ar:                         # exact: no draw on a fixed batch
             assert v["bound_sd"] == 0 and v["train_loss_sd"] == 0 and v["grad_fixed_batch"]["noise"] < 1e-12
-            assert v["grad_fresh_batches"]["noise"] > 0
+            assert v["grad_fresh_batches"]["noise"] > 0 and v["bound_sd_mask_sets"] == 0
+        else:                                   # L' = 1 from mask sets: nothing drawn, whatever the training clip
+            assert v["bound_sd_mask_sets"] < 1e-6 < v["bound_sd"]
     masked = variance.variance_row(one, data, val, k=4, n_windows=6, n_batches=4, batch_size=4, clip=(1.0, 1.0))
     usual = variance.variance_row(one, data, val, k=4, n_windows=6, n_batches=4, batch_size=4)
     assert masked["train_loss_sd"] < usual["train_loss_sd"] / 5
@@ -80,13 +82,16 @@ def test_the_clip_search_keeps_the_interval_of_least_variance(nb):
     assert len(found["grid"]) == len(grid)
 
 
-def test_a_fixed_time_evaluation_agrees_with_the_usual_one_at_one_character_per_block(nb):
+def test_times_drawn_or_fixed_agree_with_the_exact_bound_at_one_character_per_block(nb):
+    "At L' = 1 bits_per_char (from mask sets) is the bound itself; Part 5's times, from U[0, 1] or at 1, estimate it."
     import variance
     m = net(nb, block_len=1)
     val = torch.randint(5, (24, 16), generator=torch.Generator().manual_seed(0))
-    usual, se = nb.bits_per_char(m, val, passes=8, seed=0)
+    exact, se0 = nb.bits_per_char(m, val, passes=3, seed=0)
+    drawn, se = variance.fixed_time_bpc(m, val, 8, 0, (0.0, 1.0))
     fixed, se1 = variance.fixed_time_bpc(m, val, 2, 0, (1.0, 1.0))
-    assert se1 < se / 5 and abs(usual - fixed) < 3 * math.hypot(se, se1), (usual, se, fixed, se1)
+    assert se0 < 1e-9 and se1 < se / 5
+    assert abs(drawn - exact) < 3 * se and abs(fixed - exact) < 3 * se1 + 1e-5, (exact, drawn, se, fixed, se1)
     rep = variance.repeat_bound(m, val, 3, 2, clip=(1.0, 1.0))
     assert len(rep["values"]) == 3 and len(set(rep["values"])) == 3 and rep["mean_se"] > 0
 
@@ -179,3 +184,17 @@ def test_the_epochs_figure_draws_every_curve_it_is_given(figures):
         assert sorted(drawn) == sorted(want)
         assert f"{u:,}" in ax.get_title()
     plt.close(fig)
+
+
+def test_one_block_windows_meet_every_stratum_of_t_across_draws(nb, monkeypatch):
+    """With one block, Part 5's times are stratified over the batch in order, so a window's stratum is its place in
+    the batch; the draws reorder the windows, so each meets many places (here the bound reads back the place)."""
+    import variance
+    x0 = torch.randint(5, (8, 16), generator=torch.Generator().manual_seed(0))
+    four, g = net(nb, block_len=4), torch.Generator().manual_seed(0)          # several blocks: drawn as before
+    want = torch.stack([nb.block_nll(four, x0, g) for _ in range(2)]).double() / 16 / math.log(2)
+    assert torch.equal(variance.loss_draws(four, x0, 2, seed=0, bound=True), want)
+    monkeypatch.setattr(nb, "block_nll", lambda model, x, g, clip: torch.arange(len(x), dtype=torch.float) * 16)
+    place = (variance.loss_draws(net(nb, block_len=16), x0, 16, seed=0, bound=True) * math.log(2)).round()
+    assert all(len(set(place[:, w].tolist())) >= 4 for w in range(8)), place         # (draws, windows)
+    assert sorted(place[0].tolist()) == list(range(8))                         # and every place is met each draw
