@@ -30,9 +30,9 @@ def pm(r, key):
     return f"{scale * r[key]:.{d}f} ± {scale * r[key + '_se']:.{d}f}{unit}"
 
 
-def pm_se(v, se, digits=4):
-    "v ± se, or v (exact) when nothing was drawn."
-    return f"{v:.{digits}f} (exact)" if se == 0 else f"{v:.{digits}f} ± {se:.{digits}f}"
+def pm_se(v, se, digits=4, unit=""):
+    "v ± se, or v (exact) when nothing was drawn; with its unit before the parenthesis."
+    return f"{v:.{digits}f}{unit} (exact)" if se == 0 else f"{v:.{digits}f} ± {se:.{digits}f}{unit}"
 
 
 def noise(a, b, key):
@@ -620,9 +620,12 @@ def remedy_findings(blocks):
     sweep = [r for r in absorbing if r["name"] in var]
     if sweep and ar and ar["name"] in var:
         sds = ", ".join(f"{var[r['name']]['bound_sd']:.2f}" for r in sweep)
+        ms = [var[r["name"]].get("bound_sd_mask_sets") for r in sweep]
+        ms = ("" if None in ms else f" drawing t, and by {', '.join(f'{x:.2f}' for x in ms)} from mask sets (what "
+              f"`bits_per_char` draws)")
         noise_ = ", ".join(f"{var[r['name']]['grad_fixed_batch']['noise']:.3f}" for r in sweep)
         out.append(f"**The variance, measured.** At each model's weights, one draw of a window's bound spreads by "
-                   f"{sds} bits/char (sd) for L′ = {', '.join(str(r['block_len']) for r in sweep)}; the GPT's loss "
+                   f"{sds} bits/char (sd) for L′ = {', '.join(str(r['block_len']) for r in sweep)}{ms}; the GPT's loss "
                    f"is exact. On one fixed batch the gradient's noise from the times and masks alone, "
                    f"E|g − ḡ|²/|ḡ|², is {noise_}, where the GPT's is 0; across fresh batches the GPT's is "
                    f"{var[ar['name']]['grad_fresh_batches']['noise']:.3f} (the data alone). A diffusion step learns "
@@ -636,7 +639,7 @@ def remedy_findings(blocks):
         gap, gap_m = v1 - ar["bpc"], vm - ar["bpc"]
         closed, se = v1 - vm, math.hypot(s1, sm)
         out.append(f"**Every character masked, at L′ = 1.** Trained with t = 1 (the same steps, batches and seed), "
-                   f"the L′ = 1 model's bound is {pm_se(vm, sm)} bits/char, against {pm_se(v1, s1)} for the "
+                   f"the L′ = 1 model's bound is {pm_se(vm, sm, unit=' bits/char')}, against {pm_se(v1, s1)} for the "
                    f"sweep's L′ = 1 model. At L′ = 1 the mask-set estimate has nothing to draw (each block's one "
                    f"character is masked), so both are the bound itself: the network's left-to-right NLL, up to ε. "
                    f"Of the {gap:.3f} bits/char between the sweep's L′ = 1 model and the GPT "

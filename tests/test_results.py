@@ -411,6 +411,13 @@ def test_part_12s_words_on_the_estimators_noise_hold_in_the_data(results, report
     assert "several times smaller" in text and e4["mean_se"] > 3 * m4["mean_se"]
     assert "nothing is drawn at all" in text and m1["mean_se"] == 0 and m1["spread"] < 1e-9
     assert abs(m4["mean"] - e4["mean"]) < 2 * math.hypot(e4["spread"], m4["spread"]) / 10 ** 0.5   # one bound
+    # "The gain shrinks as blocks grow: over a whole window, how many characters are masked is most of the spread,
+    # with either estimator"
+    absorbing, _, _ = report.block_rows(b)
+    v = [r["variance"] for r in absorbing]
+    ms = [x["bound_sd_mask_sets"] for x in v]
+    assert "The gain shrinks as blocks grow" in text and all(a < c for a, c in zip(ms, ms[1:], strict=False))
+    assert ms[-1] > 0.8 * v[-1]["bound_sd"] and ms[1] < v[1]["bound_sd"] / 2
 
 
 def test_part_13s_words_on_scarce_data_hold_in_the_data(results, report):
