@@ -91,6 +91,11 @@ def store(args, update):
     measure.nb().atomic_write(args.results, lambda f: f.write(json.dumps(res, indent=1)), mode="w")
 
 
+def stored(args, key):
+    "results.json's entry \"blocks\" as --results holds it now: its `key` ({} when there is none yet)."
+    return json.loads(pathlib.Path(args.results).read_text()).get("blocks", {}).get(key, {})
+
+
 def loaded(args, names):
     "(name, model) for those of `names` trained under --out, with the data."
     from notebook import load_data
@@ -127,7 +132,7 @@ def variances(args):
     """The estimator's variance at each model's weights: `variance` in each row of results.json's sweep. The
     gradients, slow to draw, are kept from an earlier run; the spreads of one draw are drawn anew."""
     import variance
-    rows = json.loads(pathlib.Path(args.results).read_text()).get("blocks", {}).get("rows", {})
+    rows = stored(args, "rows")
     for name, model, train_data, val in loaded(args, args.names):
         clip, v = clip_of(name, args.out) or (0.0, 1.0), rows.get(name, {}).get("variance")
         if v and "grad_fixed_batch" in v:
@@ -146,7 +151,7 @@ def errors(args):
     estimator (`times`: t from U[0, 1]) and with `bits_per_char`'s, from mask sets (`bound`). An estimator already
     measured for a model is kept."""
     import variance
-    done = json.loads(pathlib.Path(args.results).read_text()).get("blocks", {}).get("error_bars", {})
+    done = stored(args, "error_bars")
     for name, model, _, val in loaded(args, [n for n in ("absorbing-1", "absorbing-4") if n in args.names]):
         found = dict(done.get(name, {}))
         for key, clip in (("times", (0.0, 1.0)), ("bound", None)):

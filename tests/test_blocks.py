@@ -80,12 +80,17 @@ def test_one_block_is_part_5s_bound_draw_for_draw(nb, graph):
     assert torch.allclose(la, lb, rtol=1e-5)
 
 
-@pytest.mark.parametrize("Lb", [1, 2, 4])
-def test_the_one_pass_estimate_is_unbiased_for_the_enumerated_bound(nb, Lb):
+def enumerated(nb, Lb):
+    "An arbitrary block network on a window of 4, the window, and its bound with every mask set enumerated."
     m = net(nb, block_len=Lb, block_size=4)
     x0 = torch.tensor([1, 3, 0, 2])
     log_p = lambda x: nb.naive_block_outputs(m, x[None], x[None])[0, :, :5].double().log_softmax(-1)
-    exact = nb.exact_block_bound(log_p, x0, Lb, 5)
+    return m, x0, nb.exact_block_bound(log_p, x0, Lb, 5)
+
+
+@pytest.mark.parametrize("Lb", [1, 2, 4])
+def test_the_one_pass_estimate_is_unbiased_for_the_enumerated_bound(nb, Lb):
+    m, x0, exact = enumerated(nb, Lb)
     est = nb.model_nll(m, x0.expand(40_000, 4), torch.Generator().manual_seed(Lb)).double()
     se = est.std().item() / len(est) ** 0.5
     assert abs(est.mean().item() - exact) < 4 * se, (est.mean().item(), exact, se)

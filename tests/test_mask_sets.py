@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from test_blocks import TINY, net
+from test_blocks import TINY, enumerated, net
 
 
 def any_net(nb, seed=0, **kw):
@@ -47,10 +47,7 @@ def draws(nb, fn, model, x0, n=20_000, seed=0):
 
 @pytest.mark.parametrize("Lb", [1, 2, 4])
 def test_blocks_from_mask_sets_are_unbiased_for_the_enumerated_bound_without_the_tail(nb, Lb):
-    m = net(nb, block_len=Lb, block_size=4)
-    x0 = torch.tensor([1, 3, 0, 2])
-    log_p = lambda x: nb.naive_block_outputs(m, x[None], x[None])[0, :, :5].double().log_softmax(-1)
-    exact = nb.exact_block_bound(log_p, x0, Lb, 5)
+    m, x0, exact = enumerated(nb, Lb)
     q, q_se, quiet = draws(nb, nb.bound_nll, m, x0)
     _, _, usual = draws(nb, nb.model_nll, m, x0)
     assert abs(q - exact) < 4 * q_se + 1e-4, (q, exact, q_se)                  # (float32 logits)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from test_blocks import net
+from test_blocks import enumerated, net
 
 
 def test_clipped_times_lie_in_their_interval_and_u01_is_the_old_draw(nb):
@@ -22,10 +22,7 @@ def test_clipped_times_lie_in_their_interval_and_u01_is_the_old_draw(nb):
 
 def test_at_one_character_per_block_every_law_of_t_gives_the_same_bound(nb):
     "The network reads no time, so at L' = 1 a masked character's term is -log p / t times a mask of probability ~t."
-    m = net(nb, block_len=1, block_size=4)
-    x0 = torch.tensor([1, 3, 0, 2])
-    log_p = lambda x: nb.naive_block_outputs(m, x[None], x[None])[0, :, :5].double().log_softmax(-1)
-    exact = nb.exact_block_bound(log_p, x0, 1, 5)
+    m, x0, exact = enumerated(nb, 1)
     spread = {}
     for clip in [(1.0, 1.0), (0.3, 0.8), (0.0, 1.0)]:
         est = nb.block_nll(m, x0.expand(20_000, 4), torch.Generator().manual_seed(1), clip=clip).double()
